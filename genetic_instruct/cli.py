@@ -1,0 +1,218 @@
+"""The `genetic-instruct` command line."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from . import __version__
+from .config import ConfigError, load_config
+from .execution import ExecutorUnavailable
+from .export import FORMATS, export_run
+from .llm.embedded import ModelUnavailable
+from .registry import UnknownName
+from .seeds import SeedError
+from .store import RunStore, StoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Grow verified synthetic coding data by evolution.")
+console = Console(stderr=True)
+out = Console()
+
+USER_ERRORS = (ConfigError, StoreError, SeedError, UnknownName, ModelUnavailable,
+               ExecutorUnavailable, FileNotFoundError, ValueError)
+
+
+def fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+class RichReporter:
+    """One progress bar per LLM/evaluation phase, with ETA; a line per generation."""
+
+    def __init__(self, progress: Progress, generations: int):
+        self.progress = progress
+        self.generations = generations
+        self.task = None
+
+    def phase(self, name: str, total: int) -> Callable[[int], None]:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        task = self.progress.add_task(name, total=max(total, 1))
+        self.task = task
+        return lambda n: self.progress.advance(task, n)
+
+    def generation(self, row: dict[str, Any]) -> None:
+        reasons = ", ".join(f"{k}: {v}" for k, v in list(row["reasons"].items())[:3])
+        self.progress.console.print(
+            f"generation {row['generation'] + 1}/{self.generations}: "
+            f"{row['accepted']}/{row['proposed']} accepted, corpus {row['corpus']}, "
+            f"{row['seconds']:.0f}s" + (f"  [dim](rejected: {reasons})[/dim]" if reasons else ""),
+            highlight=False)
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def evolve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory."),
+    set_: List[str] = typer.Option([], "--set", help="Override: section.key=value"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+) -> None:
+    """Evolve a population of coding instructions into a verified SFT corpus."""
+    try:
+        _evolve(config, out_dir, set_, resume)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+
+
+def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bool) -> None:
+    from .assemble import (check_names, executor_from_config, make_backends, make_fitness,
+                           needs_executor)
+    from .evolution.loop import Evolution
+    from .seeds import load_seeds
+
+    cfg = load_config(config, overrides)
+    store = RunStore(out_dir)
+    resuming = resume and store.exists()
+    if resume and not resuming:
+        console.print(f"no run to resume at {out_dir}: starting a new one")
+    check_names(cfg)
+    root = config.parent.parent if config else None
+    seeds = load_seeds(cfg.seeds, root=root)
+    if resuming:
+        store.open(cfg)
+        state = store.latest_checkpoint()
+        if state and _finished(cfg, state, store):
+            console.print(f"{out_dir}: the run is already complete")
+            _report(store)
+            return
+    with ExitStack() as stack:
+        executor = None
+        if needs_executor(cfg):
+            executor = executor_from_config(cfg)
+            stack.callback(executor.close)
+        if not resuming:
+            store.create(cfg)
+        console.print(f"loading backends ({', '.join(sorted(cfg.backends))}) ...")
+        backends = make_backends(cfg)
+        fitness = make_fitness(cfg, executor)
+        progress = stack.enter_context(Progress(
+            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=console, transient=False))
+        reporter = RichReporter(progress, cfg.evolution.max_generations)
+        evo = Evolution(cfg, backends, fitness, seeds, store, reporter)
+        result = evo.run(resume=resuming)
+    console.print(f"done: {result.generations} generations, {len(result.corpus)} accepted, "
+                  f"{result.seconds:.0f}s ({result.llm_seconds:.0f}s in the LLM)")
+    _report(store)
+
+
+def _finished(cfg, state: dict, store: RunStore) -> bool:
+    corpus = sum(1 for c in store.accepted())
+    return (state["generation"] + 1 >= cfg.evolution.max_generations
+            or corpus >= cfg.evolution.target_size)
+
+
+def _report(store: RunStore) -> None:
+    path, n = export_run(store.path, store.path / "dataset.jsonl", "jsonl")
+    _print_inspect(store)
+    out.print(f"dataset: {path} ({n} samples)")
+
+
+def _print_inspect(store: RunStore) -> None:
+    state = store.latest_checkpoint() or {}
+    logbook = state.get("logbook", [])
+    gens = Table(title=f"run {store.path}")
+    for col in ("generation", "proposed", "accepted", "corpus", "seconds"):
+        gens.add_column(col, justify="right")
+    for row in logbook:
+        gens.add_row(str(row["generation"]), str(row["proposed"]), str(row["accepted"]),
+                     str(row["corpus"]), f"{row['seconds']:.1f}")
+    out.print(gens)
+    per_op: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    for row in logbook:
+        for op, counts in row["operators"].items():
+            acc = per_op.setdefault(op, {"proposed": 0, "accepted": 0})
+            acc["proposed"] += counts.get("proposed", 0)
+            acc["accepted"] += counts.get("accepted", 0)
+        for reason, n in row["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    ops = Table(title="per operator")
+    for col in ("operator", "proposed", "accepted", "rate"):
+        ops.add_column(col, justify="right")
+    for op, c in sorted(per_op.items()):
+        rate = c["accepted"] / c["proposed"] if c["proposed"] else 0.0
+        ops.add_row(op, str(c["proposed"]), str(c["accepted"]), f"{rate:.1%}")
+    out.print(ops)
+    if reasons:
+        rt = Table(title="rejection reasons")
+        rt.add_column("reason")
+        rt.add_column("count", justify="right")
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            rt.add_row(reason, str(n))
+        out.print(rt)
+    tokens = state.get("tokens", {})
+    if tokens:
+        tt = Table(title="tokens per role")
+        for col in ("role", "in", "out"):
+            tt.add_column(col, justify="right")
+        for role, t in sorted(tokens.items()):
+            tt.add_row(role, str(t["in"]), str(t["out"]))
+        out.print(tt)
+
+
+@app.command()
+def inspect(run: Path = typer.Argument(..., help="Run directory.")) -> None:
+    """Statistics of a run: per generation, per operator, rejection reasons, tokens."""
+    store = RunStore(run)
+    if not store.exists():
+        fail(f"no run at {run}")
+    _print_inspect(store)
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help=f"One of: {', '.join(FORMATS)}."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output file."),
+) -> None:
+    """Write the accepted samples as an SFT dataset."""
+    try:
+        path, n = export_run(run, out_path, fmt)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {out_path}: {exc.strerror}")
+    out.print(f"wrote {n} samples to {path}")
+
+
+def _mount_sandbox() -> None:
+    try:
+        from .sandbox_cli import app as sandbox_app
+    except ImportError:  # pragma: no cover - the sandbox CLI ships with the package
+        return
+    app.add_typer(sandbox_app, name="sandbox", help="Build, check and use the code sandbox.")
+
+
+_mount_sandbox()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

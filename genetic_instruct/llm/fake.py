@@ -1,0 +1,110 @@
+"""A deterministic scripted backend for logic tests: no model, same input, same output.
+
+By default it answers each role's prompt with a well-formed response derived from a hash
+of the prompt (so different prompts give different but reproducible answers). A ``script``
+maps a role tag to a list of answers used in turn, or to a callable
+``(request, sample_index) -> str`` for full control.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+from .base import ChatRequest, Completion, apply_stop
+
+Answer = str | Callable[[ChatRequest, int], str]
+
+
+def _h(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def default_answer(req: ChatRequest, k: int) -> str:
+    """A plausible answer for the request's role (its ``tag``)."""
+    prompt = "\n".join(m["content"] for m in req.messages) + req.prefill + str(k)
+    h = _h(prompt)
+    role = req.tag
+    if role in ("mutation", "crossover"):
+        a, b = h % 7 + 1, h % 5 + 2
+        return (
+            f"Write a Python function `scale_{h % 1000}(x: int) -> int` that returns x "
+            f"multiplied by {a} plus {b}."
+        )
+    if role == "solve":
+        name, a, b = _parse_scale(prompt)
+        return f"```python\ndef {name}(x):\n    return x * {a} + {b}\n```"
+    if role == "write_tests":
+        name, a, b = _parse_scale(prompt)
+        lines = [f"assert {name}({x}) == {x * a + b}" for x in (0, 1, 5)]
+        return "```python\n" + "\n".join(lines) + "\n```"
+    if role == "judge":
+        return "The code is correct. \\boxed{Yes}"
+    return f"answer {h}"
+
+
+def _parse_scale(prompt: str) -> tuple[str, int, int]:
+    import re
+
+    m = re.search(r"`(scale_\d+)\(x: int\) -> int` that returns x multiplied by (\d+) plus (\d+)",
+                  prompt)
+    if not m:
+        return "f", 1, 0
+    return m.group(1), int(m.group(2)), int(m.group(3))
+
+
+def join_prefill(prefill: str, text: str) -> str:
+    """Continue ``prefill`` with ``text``, overlapping where text repeats its end."""
+    if text.startswith(prefill):
+        return text
+    for k in range(min(len(prefill), len(text)), 0, -1):
+        if prefill.endswith(text[:k]):
+            return prefill + text[k:]
+    return prefill + text
+
+
+class FakeBackend:
+    """Scripted, deterministic; records every request it was given."""
+
+    name = "fake"
+
+    def __init__(self, model: str = "fake", script: dict[str, list[Answer] | Answer] | None = None,
+                 **_: object):
+        self.model_name = model
+        self.script = script or {}
+        self._turn: dict[str, int] = {}
+        self.calls: list[list[ChatRequest]] = []
+        self.stats = {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+
+    def _answer(self, req: ChatRequest, k: int) -> str:
+        entry = self.script.get(req.tag)
+        if entry is None:
+            return default_answer(req, k)
+        if callable(entry):
+            return entry(req, k)
+        i = self._turn.get(req.tag, 0)
+        self._turn[req.tag] = i + 1
+        item = entry[i % len(entry)]
+        return item(req, k) if callable(item) else item
+
+    def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        self.calls.append(list(requests))
+        out = []
+        for req in requests:
+            texts = []
+            for k in range(req.sampling.n):
+                text = self._answer(req, k)
+                text = join_prefill(req.prefill, text)
+                text, _ = apply_stop(text, req.sampling.stop)
+                texts.append(text)
+            prompt_tokens = sum(len(m["content"].split()) for m in req.messages)
+            comp = Completion(
+                texts=texts,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=sum(len(t.split()) for t in texts),
+                finish_reasons=["stop"] * len(texts),
+            )
+            self.stats["prompt_tokens"] += comp.prompt_tokens
+            self.stats["completion_tokens"] += comp.completion_tokens
+            out.append(comp)
+        return out

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""The genetic-instruct job server that runs inside the sandbox (stdlib only).
+
+Protocol: one JSON object per line on stdin, one JSON reply per line on stdout. The first
+line the runner writes is a hello (``{"hello": "genetic-instruct-runner", ...}``). Requests:
+
+* ``{"op": "run", "nonce": N, "id": ID, "solution": S, "tests": [assert, ...],
+  "setup": S, "timeout_s": T, "memory_mb": M, "output_limit": B}``: forks one fresh
+  process for the job and replies ``{"nonce": N, "id": ID, "status": ..., "tests_passed":
+  ..., "tests_total": ..., "duration_s": ..., "stdout_tail": ..., "stderr_tail": ...,
+  "error": ..., "leftovers": K}``.
+* ``{"op": "batch", "nonce": N, "jobs": [job, ...]}``: runs the jobs in order and replies
+  ``{"nonce": N, "results": [reply, ...]}``, stopping after the first timeout, memory kill,
+  crash or leftover process (the client runs the rest in a fresh sandbox). One message
+  per batch instead of one per job is what keeps the Docker pool near the fork ceiling.
+* ``{"op": "ping", "nonce": N}``: a health check; ``{"nonce": N, "ok": bool, "detail": D}``.
+* ``{"op": "exit"}`` or end of input: clean up and leave.
+
+Each job runs in a forked child: new session, rlimits (CPU, address space, file size, open
+files, processes), stdin from /dev/null, stdout/stderr into capped pipes, cwd in a job
+directory that is wiped afterwards. The child runs ``setup`` and the solution, then each
+test separately, and reports every step through a pipe of its own, each line tagged with a
+per-job token; the parent only counts steps reported in order, so printing "PASSED", exiting
+0 early or killing itself never passes. The parent enforces the wall clock by killing the
+job's process group (and, in ``--mode sandbox``, every other process it may signal: the
+sandbox is its own PID namespace), reaps what is left (the runner is a child subreaper) and
+reports how many processes outlived the job, so that the client can recycle the sandbox.
+
+Score gaming that the child's harness defeats:
+* each test must be exactly one ``assert`` statement (no redefinition of the function
+  under test, no walrus); it is compiled with asserts on, whatever ``-O`` says;
+* the runner never trusts ``AssertionError`` or the ``assert`` opcode: it evaluates the
+  assert's expression itself, and for a single comparison (``==``, ``!=``, ``<``, ``in``,
+  ...) whose one side is plain data (builtin scalars and containers of them, exact types)
+  and whose other side has a comparison method written in Python, the test fails: an
+  ``__eq__`` that always returns True cannot pass;
+* builtins are restored from a snapshot before each test, and the comparison uses
+  references taken before the job's code ran; ``import __main__`` yields the job's own
+  module, not the runner.
+
+Known limits (documented, not defended): code that deliberately digs into the runner's own
+frames, closures or memory (``gc``, ``sys._getframe``, ctypes) can find the report pipe and
+the token and forge counts; truthiness of non-plain objects (``assert obj``), chained or
+compound comparisons and comparisons nested inside other calls are evaluated as Python
+would; the job may kill the runner itself (``kill -1``) or stop it, which the client sees as
+a crash or a timeout and answers by recycling the sandbox. The runner does not isolate the
+host: the Docker container or bubblewrap around it does (``--mode local`` isolates nothing).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import stat
+import sys
+import time
+import types
+
+PROTOCOL = 1
+PIPE_BUF = 4096
+ANOMALIES = ("timeout", "memory", "crashed")  # after one of these the sandbox is recycled
+TAIL_BYTES = 2048
+LIMITS = {"timeout_s": 10.0, "memory_mb": 512, "output_limit": 1 << 20, "fsize_mb": 16,
+          "nofile": 256, "nproc": 0}
+PRELOAD = ("math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
+           "typing", "dataclasses", "json", "random", "operator", "copy", "datetime", "enum",
+           "fractions", "decimal", "statistics", "array", "textwrap", "unicodedata")
+SANDBOX_DIRS = ("/work", "/tmp", "/dev/shm")  # all a job can write to in a sandbox
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+
+# ----------------------------------------------------------------------- the job's harness
+
+_SCALARS = frozenset({int, float, complex, bool, str, bytes, type(None)})
+_SEQUENCES = frozenset({list, tuple, set, frozenset})
+_SLOT_TYPES = (types.WrapperDescriptorType, types.MethodWrapperType,
+               types.BuiltinFunctionType, types.MethodDescriptorType, type(None))
+# Each comparison operator and the dunders that could decide it.
+_OPS = {ast.Eq: ("__eq__",), ast.NotEq: ("__ne__", "__eq__"), ast.Lt: ("__lt__", "__gt__"),
+        ast.LtE: ("__le__", "__ge__"), ast.Gt: ("__gt__", "__lt__"),
+        ast.GtE: ("__ge__", "__le__"), ast.In: ("__eq__", "__hash__", "__contains__"),
+        ast.NotIn: ("__eq__", "__hash__", "__contains__")}
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """True for builtin data of exact builtin types (no subclasses), nested up to 20 deep."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth > 20:
+        return False
+    if kind in _SEQUENCES:
+        return all(_plain(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _python_dunder(value: object, names: tuple[str, ...]) -> bool:
+    """True when any of ``names`` on ``type(value)`` is written in Python, not C."""
+    for klass in type.__dict__["__mro__"].__get__(type(value)):
+        found = [n for n in names if n in klass.__dict__]
+        if any(not isinstance(klass.__dict__[n], _SLOT_TYPES) for n in found):
+            return True
+    return False
+
+
+def _load_test(source: str) -> ast.expr:
+    """Parse one test: exactly one ``assert`` statement, no assignment expressions."""
+    tree = ast.parse(source, "<test>", "exec")
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        raise ValueError("a test must be exactly one assert statement")
+    if ":=" in source and any(isinstance(node, ast.NamedExpr) for node in ast.walk(tree)):
+        raise ValueError("assignment expressions are not allowed in tests")
+    return tree.body[0].test
+
+
+def _make_check():
+    """Build the test evaluator with references taken before any job code runs."""
+    compile_, eval_, type_, bool_, isinstance_ = compile, eval, type, bool, isinstance
+    segment, expression, compare = ast.get_source_segment, ast.Expression, ast.Compare
+    plain, python_dunder, ops = _plain, _python_dunder, dict(_OPS)
+    decide = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+              ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+              ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
+              ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+
+    def evaluate(node: ast.expr, source: str, ns: dict) -> object:
+        text = segment(source, node)
+        try:  # compiling the source text is several times faster than compiling the AST
+            code = compile_(f"({text})", "<test>", "eval", dont_inherit=True, optimize=0)
+        except (SyntaxError, TypeError):
+            code = compile_(ast.fix_missing_locations(expression(node)), "<test>", "eval",
+                            dont_inherit=True, optimize=0)
+        return eval_(code, ns)
+
+    def check(source: str, ns: dict, restore) -> tuple[bool, str]:
+        expr = _load_test(source)
+        op = type_(expr.ops[0]) if isinstance_(expr, compare) and len(expr.ops) == 1 else None
+        if op in ops:
+            left, right = evaluate(expr.left, source, ns), evaluate(expr.comparators[0], source, ns)
+            restore()
+            names = ops[op]
+            for mine, other in ((left, right), (right, left)):
+                if plain(other) and not plain(mine) and python_dunder(mine, names):
+                    return False, f"comparison decided by {type_(mine).__name__}.{names[0]}"
+            outcome = decide[op](left, right)
+        else:
+            outcome = evaluate(expr, source, ns)
+            restore()
+        return bool_(outcome), "" if outcome else "assertion failed"
+
+    return check
+
+
+class _Prepared:
+    """Made once in the runner before any job, so a job cannot have tampered with it."""
+
+    def __init__(self) -> None:
+        self.builtins = dict(builtins.__dict__)
+        self.check = _make_check()
+        # Bound to fd 0, which is /dev/null in a job: input() sees end of file at once.
+        self.stdin = open(0, encoding="utf-8", closefd=False)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:300]
+
+
+def _job_main(job: dict, token: str, report_fd: int, prepared: _Prepared) -> None:
+    """Run one job in the forked child; never returns."""
+    def report(*words: object) -> None:
+        line = " ".join([token, *map(str, words)]).replace("\n", " ")
+        os.write(report_fd, (line.encode("utf-8", "replace")[:PIPE_BUF - 1] + b"\n"))
+
+    check, real_builtins = prepared.check, prepared.builtins
+    module = types.ModuleType("solution")
+    ns = module.__dict__
+    job_builtins = dict(real_builtins)
+    ns["__builtins__"] = job_builtins
+
+    def restore() -> None:
+        # Unconditional: comparing dicts would call a planted object's __eq__.
+        current = builtins.__dict__
+        current.clear()
+        current.update(real_builtins)
+        job_builtins.clear()
+        job_builtins.update(real_builtins)
+        ns["__builtins__"] = job_builtins
+
+    sys.modules["solution"] = sys.modules["__main__"] = module
+    sys.argv = ["solution"]
+    sys.stdin = prepared.stdin
+    try:
+        for part, source in (("setup", job.get("setup") or ""), ("solution", job["solution"])):
+            code = compile(source, f"<{part}>", "exec", dont_inherit=True, optimize=0)
+            exec(code, ns)
+    except BaseException as exc:  # noqa: BLE001 - untrusted code may raise anything
+        _flush()
+        report("sol", "err", _describe(exc))
+        os._exit(0)
+    _flush()
+    report("sol", "ok")
+    for index, test in enumerate(job.get("tests") or []):
+        try:
+            restore()
+            ok, why = check(test, ns, restore)
+        except BaseException as exc:  # noqa: BLE001
+            ok, why = False, _describe(exc)
+        _flush()
+        report("test", index, int(ok), why)
+    report("done")
+    os._exit(0)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _enter_child(job: dict, fds: tuple[int, int, int], workdir: str, mode: str) -> int:
+    """Detach the forked child: session, file descriptors, limits."""
+    os.setsid()
+    if mode == "local":  # no namespace dies with the runner here: the job must
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    out_w, err_w, rep_w = fds
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.dup2(rep_w, 3)
+    os.closerange(4, 256)  # the runner holds a dozen descriptors at most
+    os.chdir(workdir)
+    timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
+    limits = [(resource.RLIMIT_CPU, int(timeout) + 1, int(timeout) + 2),
+              (resource.RLIMIT_FSIZE, int(job.get("fsize_mb") or LIMITS["fsize_mb"]) << 20, None),
+              (resource.RLIMIT_NOFILE, int(job.get("nofile") or LIMITS["nofile"]), None),
+              (resource.RLIMIT_CORE, 0, 0)]
+    if int(job.get("memory_mb") or 0) > 0:
+        limits.append((resource.RLIMIT_AS, int(job["memory_mb"]) << 20, None))
+    if int(job.get("nproc") or 0) > 0:
+        limits.append((resource.RLIMIT_NPROC, int(job["nproc"]), None))
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (soft, soft if hard is None else hard))
+    return 3
+
+
+# ----------------------------------------------------------------------------- the server
+
+_LIBC: list = []
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        if not _LIBC:
+            import ctypes
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        return _LIBC[0].prctl(option, value, 0, 0, 0) == 0
+    except Exception:  # noqa: BLE001 - optional hardening
+        return False
+
+
+def _wipe(path: str, keep: str = "") -> bool:
+    """Empty ``path`` (the directory ``keep`` in it stays, emptied); True when it worked.
+
+    The job may have made directories unreadable or unwritable: they get mode 0700 first.
+    """
+    for attempt in (0, 1):
+        try:
+            for entry in list(os.scandir(path)):
+                if entry.is_dir(follow_symlinks=False):
+                    _wipe(entry.path)
+                    if entry.path != keep:
+                        os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
+            return True
+        except FileNotFoundError:
+            return True
+        except (OSError, RecursionError):
+            if attempt:
+                return False
+            try:
+                os.chmod(path, 0o700)
+            except OSError:
+                return False
+    return False
+
+
+class Runner:
+    """Forks one process per job and cleans up after it."""
+
+    def __init__(self, mode: str, root: str) -> None:
+        self.mode = mode
+        self.root = root
+        self.workdir = os.path.join(root, "job")
+        self.scratch = list(SANDBOX_DIRS) if mode == "sandbox" else [root]
+        self.pid = os.getpid()
+        os.makedirs(self.workdir, exist_ok=True)
+        # Jobs inherit this environment, their stdout/stderr objects and these references.
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.workdir,
+                           "TMPDIR": "/tmp" if mode == "sandbox" else self.workdir,
+                           "LANG": "C.UTF-8"})
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+        self.prepared = _Prepared()
+        _prctl(PR_SET_DUMPABLE, 0)  # a job may not open /proc/<runner>/fd or ptrace it
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come back to us to be killed
+
+    def run(self, job: dict) -> dict:
+        tests = job.get("tests") or []
+        reply = {"id": job.get("id", ""), "status": "error", "tests_passed": 0,
+                 "tests_total": len(tests), "duration_s": 0.0, "stdout_tail": "",
+                 "stderr_tail": "", "error": "", "leftovers": 0}
+        timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
+        cap = int(job.get("output_limit") or LIMITS["output_limit"])
+        token = os.urandom(12).hex()
+        pipes = [os.pipe() for _ in range(3)]
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a job may have removed it
+        os.chmod(self.workdir, 0o700)  # or made it unwritable
+        sys.stdout.flush()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the job
+            try:
+                fd = _enter_child(job, tuple(w for _, w in pipes), self.workdir, self.mode)
+                _job_main(job, token, fd, self.prepared)
+            finally:
+                os._exit(70)
+        for _, w in pipes:
+            os.close(w)
+        reads = [r for r, _ in pipes]
+        for r in reads:
+            os.set_blocking(r, False)
+        killed, status, usage, bufs = self._watch(pid, reads, started + timeout, cap)
+        reply["duration_s"] = round(time.monotonic() - started, 4)
+        reply["leftovers"] = self.sweep()
+        for r in reads:
+            self._drain(r, bufs[r], cap)
+            os.close(r)
+        out, err, rep = (bytes(bufs[r]) for r in reads)
+        reply["stdout_tail"] = out[-TAIL_BYTES:].decode("utf-8", "replace")
+        reply["stderr_tail"] = err[-TAIL_BYTES:].decode("utf-8", "replace")
+        self._verdict(reply, token, rep, killed, status, usage, job)
+        if not all([_wipe(path, keep=self.workdir) for path in self.scratch]):
+            reply["leftovers"] += 1  # files the runner could not remove: recycle the sandbox
+        return reply
+
+    def safe_run(self, job: dict) -> dict:
+        """``run``, where a bug of the runner itself becomes a crashed result."""
+        try:
+            return self.run(job)
+        except Exception as exc:  # noqa: BLE001 - a runner bug must not kill the server
+            return {"id": job.get("id", ""), "status": "crashed", "leftovers": 1,
+                    "error": f"runner: {_describe(exc)}", "tests_total": len(job.get("tests") or [])}
+
+    def _watch(self, pid: int, reads: list[int], deadline: float, cap: int):
+        """Wait for the job to exit, its deadline or its output cap, whichever is first."""
+        bufs = {r: bytearray() for r in reads}
+        poller = select.poll()
+        for r in reads:
+            poller.register(r, select.POLLIN)
+        try:
+            pidfd = os.pidfd_open(pid)
+            poller.register(pidfd, select.POLLIN)
+        except (AttributeError, OSError):
+            pidfd = -1
+        killed, exited = "", False
+        while not exited:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                killed = "timeout"
+                break
+            wait = left if pidfd >= 0 else min(left, 0.005)
+            for fd, _ in poller.poll(wait * 1000):
+                if fd == pidfd:
+                    continue
+                data = self._read(fd)
+                if data is None:
+                    poller.unregister(fd)
+                    continue
+                bufs[fd] += data
+                if fd != reads[2] and len(bufs[reads[0]]) + len(bufs[reads[1]]) > cap:
+                    killed = "output_limit"
+                if len(bufs[fd]) > 2 * cap:  # keep memory bounded: only tails matter
+                    del bufs[fd][: len(bufs[fd]) - cap]
+            if killed:
+                break
+            # WNOWAIT: the zombie keeps its process group id ours until we have killed it.
+            exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        if pidfd >= 0:
+            os.close(pidfd)
+        self._kill_group(pid)
+        _, status, usage = os.wait4(pid, 0)
+        return killed, status, usage, bufs
+
+    @staticmethod
+    def _read(fd: int) -> bytes | None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return b""
+        return data or None
+
+    def _drain(self, fd: int, buf: bytearray, cap: int) -> None:
+        while len(buf) <= 2 * cap:
+            data = self._read(fd)
+            if not data:
+                return
+            buf += data
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except OSError:
+                pass
+
+    def sweep(self) -> int:
+        """Kill every process but ourselves (and init) until none is left; count them."""
+        seen: set[int] = set()
+        for _ in range(1000):
+            self._reap()
+            victims = self._survivors()
+            if not victims:
+                break
+            seen.update(victims)
+            if self.mode == "sandbox":
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except OSError:
+                    pass
+            for victim in victims:
+                self._kill_group(victim)
+            time.sleep(0.001)
+        return len(seen)
+
+    def _survivors(self) -> list[int]:
+        if self.mode == "sandbox":
+            return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, self.pid)]
+        try:
+            with open(f"/proc/self/task/{self.pid}/children") as handle:
+                return [int(p) for p in handle.read().split()]
+        except OSError:
+            return []
+
+    @staticmethod
+    def _reap() -> None:
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    return
+            except ChildProcessError:
+                return
+
+    def _verdict(self, reply: dict, token: str, rep: bytes, killed: str, status: int,
+                 usage, job: dict) -> None:
+        """Turn the child's reports and exit status into a status and counts."""
+        solution, done, passed, expected, why, memory = None, False, 0, 0, "", False
+        for line in rep.decode("utf-8", "replace").splitlines():
+            tag, _, rest = line.partition(" ")
+            kind, _, rest = rest.partition(" ")
+            if tag != token:
+                continue
+            if kind == "sol" and solution is None:
+                outcome, _, why = rest.partition(" ")
+                solution = outcome == "ok"
+            elif kind == "test" and solution and not done:
+                index, _, rest = rest.partition(" ")
+                ok, _, reason = rest.partition(" ")
+                if index != str(expected):
+                    continue
+                expected += 1
+                passed += ok == "1"
+                if ok != "1" and not why:
+                    why = f"test {index}: {reason}"
+            elif kind == "done" and solution and expected == reply["tests_total"]:
+                done = True
+            memory = memory or "MemoryError" in rest
+        reply["tests_passed"] = passed
+        timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
+        memory_mb = int(job.get("memory_mb") or 0)
+        rss_mb = usage.ru_maxrss / 1024
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        if killed == "timeout":
+            reply["status"], reply["error"] = killed, f"wall clock exceeded {timeout:g} s"
+        elif killed:
+            reply["status"], reply["error"] = killed, "stdout+stderr exceeded the output limit"
+        elif signum == signal.SIGXCPU or (signum == signal.SIGKILL
+                                          and usage.ru_utime + usage.ru_stime >= int(timeout) + 1):
+            reply["status"], reply["error"] = "timeout", "CPU time limit exceeded"
+        elif memory or (signum == signal.SIGKILL and memory_mb and rss_mb >= 0.8 * memory_mb):
+            reply["status"], reply["error"] = "memory", why or f"killed at {rss_mb:.0f} MB"
+        elif done:
+            ok = passed == reply["tests_total"] > 0
+            reply["status"] = "passed" if ok else "failed"
+            reply["error"] = "" if ok else (why or "no tests")
+        elif signum:
+            try:
+                name = signal.Signals(signum).name
+            except ValueError:
+                name = f"signal {signum}"
+            reply["status"], reply["error"] = "crashed", f"killed by {name}"
+        elif solution is False:
+            reply["status"], reply["error"] = "error", why
+        else:
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+            stage = "the solution" if solution is None else f"test {expected}"
+            reply["status"] = "error"
+            reply["error"] = f"job process exited with code {code} during {stage}"
+
+    def health(self) -> tuple[bool, str]:
+        self._reap()
+        survivors = self._survivors()
+        if survivors:
+            return False, f"{len(survivors)} leftover processes"
+        dirty = [p for p in [*self.scratch, self.workdir]
+                 if os.path.isdir(p) and os.listdir(p) not in ([], ["job"])]
+        if dirty:
+            return False, f"scratch not empty: {', '.join(dirty)}"
+        return True, "ok"
+
+
+def _reply(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    mode, root = "sandbox", "/work"
+    args = list(argv)
+    while args:
+        flag = args.pop(0)
+        if flag == "--mode" and args:
+            mode = args.pop(0)
+        elif flag == "--root" and args:
+            root = args.pop(0)
+        else:
+            print(f"runner: unknown argument {flag!r}", file=sys.stderr)
+            return 2
+    if mode not in ("sandbox", "local"):
+        print(f"runner: --mode must be sandbox or local, not {mode!r}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    os.umask(0o077)
+    gc.freeze()  # forked jobs then do not copy the pages that the collector would touch
+    runner = Runner(mode, root)
+    _reply({"hello": "genetic-instruct-runner", "protocol": PROTOCOL, "mode": mode,
+            "python": sys.version.split()[0], "pid": runner.pid})
+    stdin = sys.stdin.buffer
+    while True:
+        line = stdin.readline()
+        if not line:
+            break
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            _reply({"error": "bad request: not JSON"})
+            continue
+        op = msg.get("op", "run")
+        if op == "exit":
+            break
+        if op == "ping":
+            ok, detail = runner.health()
+            _reply({"nonce": msg.get("nonce"), "ok": ok, "detail": detail})
+        elif op == "run":
+            _reply({**runner.safe_run(msg), "nonce": msg.get("nonce")})
+        elif op == "batch":
+            results = []
+            for job in msg.get("jobs") or []:
+                results.append(runner.safe_run(job))
+                if results[-1]["status"] in ANOMALIES or results[-1]["leftovers"]:
+                    break  # the client runs the rest in a fresh sandbox
+            _reply({"nonce": msg.get("nonce"), "results": results})
+        else:
+            _reply({"nonce": msg.get("nonce"), "error": f"unknown op {op!r}"})
+    runner.sweep()
+    if mode == "local":
+        _wipe(root)
+        os.rmdir(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
