@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, List, Optional
@@ -49,7 +50,18 @@ class RichReporter:
             self.progress.remove_task(self.task)
         task = self.progress.add_task(name, total=max(total, 1))
         self.task = task
-        return lambda n: self.progress.advance(task, n)
+        started = time.perf_counter()
+        done = [0]
+
+        def tick(n: int) -> None:
+            self.progress.advance(task, n)
+            done[0] += n
+            if done[0] >= total and not self.progress.console.is_terminal:
+                # no live bars in a log file: one line per finished phase instead
+                self.progress.console.print(
+                    f"{name}: {total} in {time.perf_counter() - started:.1f}s", highlight=False)
+
+        return tick
 
     def generation(self, row: dict[str, Any]) -> None:
         reasons = ", ".join(f"{k}: {v}" for k, v in list(row["reasons"].items())[:3])
@@ -204,6 +216,31 @@ def export(
     out.print(f"wrote {n} samples to {path}")
 
 
+@app.command()
+def verify(
+    dataset: Path = typer.Argument(..., help="An exported dataset (JSONL or Parquet)."),
+    executor: str = typer.Option("auto", "--executor", "-e", help="auto, docker, bwrap or local."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds per sample."),
+) -> None:
+    """Run every sample's tests again in a fresh sandbox and check them statically."""
+    from .execution import make_executor
+    from .verify import read_dataset, verify_rows
+
+    try:
+        rows = read_dataset(dataset)
+        with make_executor(executor) as ex:
+            verdicts = verify_rows(rows, ex, timeout_s=timeout)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    bad = [v for v in verdicts if not v.ok]
+    for v in bad:
+        out.print(f"FAIL {v.id}: {v.reason}", highlight=False)
+    out.print(f"verified {len(verdicts)} samples: {len(verdicts) - len(bad)} passed, "
+              f"{len(bad)} failed", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
 def _mount_sandbox() -> None:
     try:
         from .sandbox_cli import app as sandbox_app
@@ -213,6 +250,8 @@ def _mount_sandbox() -> None:
 
 
 _mount_sandbox()
+from .seeds_cli import app as _seeds_app  # noqa: E402 - mounted beside the sandbox CLI
+app.add_typer(_seeds_app, name="seeds", help="Validate seed files and print their statistics.")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

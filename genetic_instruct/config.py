@@ -30,11 +30,21 @@ class _Strict(BaseModel):
 
 
 class SeedsConfig(_Strict):
+    """Where the seed population comes from.
+
+    ``path`` is a JSONL or Parquet file, or ``hf://ORG/NAME`` for a Hugging Face dataset
+    (needs the optional ``datasets`` package; ``subset`` and ``split`` choose the part).
+    ``mapping`` renames fields: ``{instruction: question}`` reads the instruction from
+    the file's ``question`` field.
+    """
+
     path: str = "seeds/python_core.jsonl"
     limit: int | None = Field(default=None, ge=1)
     difficulty: list[Literal["easy", "medium", "hard"]] | None = None
     categories: list[str] | None = None
     mapping: dict[str, str] = Field(default_factory=dict)
+    split: str = "train"
+    subset: str | None = None
 
 
 class BackendConfig(_Strict):

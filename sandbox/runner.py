@@ -13,7 +13,8 @@ line the runner writes is a hello (``{"hello": "genetic-instruct-runner", ...}``
   ``{"nonce": N, "results": [reply, ...]}``, stopping after the first timeout, memory kill,
   crash or leftover process (the client runs the rest in a fresh sandbox). One message
   per batch instead of one per job is what keeps the Docker pool near the fork ceiling.
-* ``{"op": "ping", "nonce": N}``: a health check; ``{"nonce": N, "ok": bool, "detail": D}``.
+* ``{"op": "ping", "nonce": N}``: a health check; ``{"nonce": N, "ok": bool, "detail": D,
+  "cpu_s": S}`` (S: CPU seconds of the runner and all the jobs it reaped).
 * ``{"op": "exit"}`` or end of input: clean up and leave.
 
 Each job runs in a forked child: new session, rlimits (CPU, address space, file size, open
@@ -28,23 +29,32 @@ reports how many processes outlived the job, so that the client can recycle the 
 
 Score gaming that the child's harness defeats:
 * each test must be exactly one ``assert`` statement (no redefinition of the function
-  under test, no walrus); it is compiled with asserts on, whatever ``-O`` says;
+  under test, no walrus); the runner parses and compiles it before the fork (tests are
+  short; the solution, which may be large, is compiled in the child under its limits);
 * the runner never trusts ``AssertionError`` or the ``assert`` opcode: it evaluates the
-  assert's expression itself, and for a single comparison (``==``, ``!=``, ``<``, ``in``,
-  ...) whose one side is plain data (builtin scalars and containers of them, exact types)
-  and whose other side has a comparison method written in Python, the test fails: an
-  ``__eq__`` that always returns True cannot pass;
+  assert's expression itself. For a single comparison (``==``, ``!=``, ``<``, ``in``, ...)
+  whose one side is plain data (builtin scalars and containers of them, exact types) and
+  whose other side has a comparison method written in Python, it first compares that
+  object with a fresh stranger object: if it claims to equal (contain, order against)
+  that too, the test fails. An ``__eq__`` that always returns True, ``mock.ANY`` or a
+  ``str`` subclass that equals everything cannot pass; ``Counter`` or a dataclass can;
 * builtins are restored from a snapshot before each test, and the comparison uses
   references taken before the job's code ran; ``import __main__`` yields the job's own
   module, not the runner.
 
-Known limits (documented, not defended): code that deliberately digs into the runner's own
-frames, closures or memory (``gc``, ``sys._getframe``, ctypes) can find the report pipe and
-the token and forge counts; truthiness of non-plain objects (``assert obj``), chained or
-compound comparisons and comparisons nested inside other calls are evaluated as Python
-would; the job may kill the runner itself (``kill -1``) or stop it, which the client sees as
-a crash or a timeout and answers by recycling the sandbox. The runner does not isolate the
-host: the Docker container or bubblewrap around it does (``--mode local`` isolates nothing).
+Known limits (documented, not defended):
+* the job runs in a copy of the runner's memory: code that deliberately digs into the
+  runner's frames, closures or objects (``gc``, ``sys._getframe``, ctypes) can find the
+  report pipe and the token and forge counts, or rebind the harness's references;
+* truthiness of non-plain objects (``assert obj``), chained or compound comparisons
+  (``assert not f() != 1``, ``and``/``or``) and comparisons inside calls are evaluated as
+  Python would; an ``__eq__`` that is honest with strangers but lies to the expected
+  value's type is not caught;
+* the job may kill (``kill -1``) or stop the runner, which runs as the same user: the
+  client sees a crash or a timeout and recycles the sandbox; blocked signals protect it
+  only from SIGTERM/SIGINT/SIGHUP (``kill 1``, forwarded by the container's init);
+* the runner does not isolate the host: the Docker container or bubblewrap around it does
+  (``--mode local`` isolates nothing).
 """
 
 from __future__ import annotations
@@ -64,6 +74,7 @@ import types
 
 PROTOCOL = 1
 PIPE_BUF = 4096
+MAX_TEST_CHARS = 20_000
 ANOMALIES = ("timeout", "memory", "crashed")  # after one of these the sandbox is recycled
 TAIL_BYTES = 2048
 LIMITS = {"timeout_s": 10.0, "memory_mb": 512, "output_limit": 1 << 20, "fsize_mb": 16,
@@ -110,49 +121,80 @@ def _python_dunder(value: object, names: tuple[str, ...]) -> bool:
     return False
 
 
-def _load_test(source: str) -> ast.expr:
-    """Parse one test: exactly one ``assert`` statement, no assignment expressions."""
-    tree = ast.parse(source, "<test>", "exec")
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
-        raise ValueError("a test must be exactly one assert statement")
-    if ":=" in source and any(isinstance(node, ast.NamedExpr) for node in ast.walk(tree)):
-        raise ValueError("assignment expressions are not allowed in tests")
-    return tree.body[0].test
+class _Stranger:
+    """An object no honest value equals, contains or orders against."""
+
+    __slots__ = ()
+
+
+def _compile_test(source: str) -> tuple:
+    """Parse and compile one test in the runner, before the fork (where it costs no
+    copy-on-write faults): ``(op, left, right, whole, error)``, code objects to evaluate.
+
+    A test must be exactly one ``assert`` statement with no assignment expression; a
+    single comparison is split into its two sides, so that the child can look at both.
+    """
+    try:
+        if len(source) > MAX_TEST_CHARS:
+            raise ValueError(f"a test may be {MAX_TEST_CHARS} characters at most")
+        tree = ast.parse(source, "<test>", "exec")
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+            raise ValueError("a test must be exactly one assert statement")
+        if ":=" in source and any(isinstance(node, ast.NamedExpr) for node in ast.walk(tree)):
+            raise ValueError("assignment expressions are not allowed in tests")
+        expr = tree.body[0].test
+
+        def part(node: ast.expr):
+            text = ast.get_source_segment(source, node)
+            try:  # compiling source text is several times faster than compiling an AST
+                return compile(f"({text})", "<test>", "eval", dont_inherit=True, optimize=0)
+            except (SyntaxError, TypeError, ValueError):
+                return compile(ast.fix_missing_locations(ast.Expression(node)), "<test>", "eval",
+                               dont_inherit=True, optimize=0)
+
+        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in _OPS:
+            return type(expr.ops[0]), part(expr.left), part(expr.comparators[0]), None, ""
+        return None, None, None, part(expr), ""
+    except Exception as exc:  # noqa: BLE001 - SyntaxError, RecursionError, MemoryError...
+        return None, None, None, None, _describe(exc)
 
 
 def _make_check():
     """Build the test evaluator with references taken before any job code runs."""
-    compile_, eval_, type_, bool_, isinstance_ = compile, eval, type, bool, isinstance
-    segment, expression, compare = ast.get_source_segment, ast.Expression, ast.Compare
-    plain, python_dunder, ops = _plain, _python_dunder, dict(_OPS)
+    eval_, type_, bool_ = eval, type, bool
+    plain, python_dunder, ops, stranger_type = _plain, _python_dunder, dict(_OPS), _Stranger
     decide = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
               ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
               ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
               ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+    negative = (ast.NotEq, ast.NotIn)
 
-    def evaluate(node: ast.expr, source: str, ns: dict) -> object:
-        text = segment(source, node)
-        try:  # compiling the source text is several times faster than compiling the AST
-            code = compile_(f"({text})", "<test>", "eval", dont_inherit=True, optimize=0)
-        except (SyntaxError, TypeError):
-            code = compile_(ast.fix_missing_locations(expression(node)), "<test>", "eval",
-                            dont_inherit=True, optimize=0)
-        return eval_(code, ns)
+    def suspicious(op: type, mine: object, mine_is_left: bool) -> bool:
+        """Does ``mine`` compare as it would with the expected value against a stranger?"""
+        stranger = stranger_type()
+        try:
+            said = bool_(decide[op](mine, stranger) if mine_is_left else decide[op](stranger, mine))
+        except Exception:  # noqa: BLE001 - refusing to compare is the honest answer
+            return False
+        return said != (op in negative)
 
-    def check(source: str, ns: dict, restore) -> tuple[bool, str]:
-        expr = _load_test(source)
-        op = type_(expr.ops[0]) if isinstance_(expr, compare) and len(expr.ops) == 1 else None
-        if op in ops:
-            left, right = evaluate(expr.left, source, ns), evaluate(expr.comparators[0], source, ns)
+    def check(test: tuple, ns: dict, restore) -> tuple[bool, str]:
+        op, left_code, right_code, whole, error = test
+        if error:
+            return False, error
+        if op is None:
+            outcome = eval_(whole, ns)
+            restore()
+        else:
+            left, right = eval_(left_code, ns), eval_(right_code, ns)
             restore()
             names = ops[op]
-            for mine, other in ((left, right), (right, left)):
-                if plain(other) and not plain(mine) and python_dunder(mine, names):
-                    return False, f"comparison decided by {type_(mine).__name__}.{names[0]}"
+            for mine, other, is_left in ((left, right, True), (right, left, False)):
+                if (plain(other) and not plain(mine) and python_dunder(mine, names)
+                        and suspicious(op, mine, is_left)):
+                    return False, (f"{type_(mine).__name__}.{names[0]} says the same of any "
+                                   "object: not a real comparison")
             outcome = decide[op](left, right)
-        else:
-            outcome = evaluate(expr, source, ns)
-            restore()
         return bool_(outcome), "" if outcome else "assertion failed"
 
     return check
@@ -173,26 +215,24 @@ def _describe(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def _job_main(job: dict, token: str, report_fd: int, prepared: _Prepared) -> None:
-    """Run one job in the forked child; never returns."""
+def _job_main(job: dict, tests: list[tuple], token: str, report_fd: int,
+              prepared: _Prepared) -> None:
+    """Run one job in the forked child (``tests`` from ``_compile_test``); never returns."""
     def report(*words: object) -> None:
         line = " ".join([token, *map(str, words)]).replace("\n", " ")
         os.write(report_fd, (line.encode("utf-8", "replace")[:PIPE_BUF - 1] + b"\n"))
 
-    check, real_builtins = prepared.check, prepared.builtins
+    check, real_builtins, builtins_module = prepared.check, prepared.builtins, builtins
     module = types.ModuleType("solution")
     ns = module.__dict__
-    job_builtins = dict(real_builtins)
-    ns["__builtins__"] = job_builtins
+    ns["__builtins__"] = builtins_module
 
     def restore() -> None:
         # Unconditional: comparing dicts would call a planted object's __eq__.
-        current = builtins.__dict__
+        current = builtins_module.__dict__
         current.clear()
         current.update(real_builtins)
-        job_builtins.clear()
-        job_builtins.update(real_builtins)
-        ns["__builtins__"] = job_builtins
+        ns["__builtins__"] = builtins_module
 
     sys.modules["solution"] = sys.modules["__main__"] = module
     sys.argv = ["solution"]
@@ -207,7 +247,7 @@ def _job_main(job: dict, token: str, report_fd: int, prepared: _Prepared) -> Non
         os._exit(0)
     _flush()
     report("sol", "ok")
-    for index, test in enumerate(job.get("tests") or []):
+    for index, test in enumerate(tests):
         try:
             restore()
             ok, why = check(test, ns, restore)
@@ -232,9 +272,7 @@ def _enter_child(job: dict, fds: tuple[int, int, int], workdir: str, mode: str) 
     os.setsid()
     if mode == "local":  # no namespace dies with the runner here: the job must
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())  # the runner blocks a few: not the job
     out_w, err_w, rep_w = fds
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
@@ -328,6 +366,7 @@ class Runner:
         timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
         cap = int(job.get("output_limit") or LIMITS["output_limit"])
         token = os.urandom(12).hex()
+        compiled = [_compile_test(str(test)) for test in tests]
         pipes = [os.pipe() for _ in range(3)]
         os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a job may have removed it
         os.chmod(self.workdir, 0o700)  # or made it unwritable
@@ -337,7 +376,7 @@ class Runner:
         if pid == 0:  # the job
             try:
                 fd = _enter_child(job, tuple(w for _, w in pipes), self.workdir, self.mode)
-                _job_main(job, token, fd, self.prepared)
+                _job_main(job, compiled, token, fd, self.prepared)
             finally:
                 os._exit(70)
         for _, w in pipes:
@@ -555,8 +594,10 @@ def main(argv: list[str]) -> int:
     if mode not in ("sandbox", "local"):
         print(f"runner: --mode must be sandbox or local, not {mode!r}", file=sys.stderr)
         return 2
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(sig, signal.SIG_IGN)
+    # Blocked, not ignored: `kill 1` (forwarded by the init) or a job's SIGTERM cannot stop
+    # the runner, and the child only has to clear its mask (one call) to behave normally.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                                              signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT})
     for name in PRELOAD:
         try:
             __import__(name)
@@ -582,7 +623,9 @@ def main(argv: list[str]) -> int:
             break
         if op == "ping":
             ok, detail = runner.health()
-            _reply({"nonce": msg.get("nonce"), "ok": ok, "detail": detail})
+            # cpu_s: what the runner and every job it reaped have used (for benchmarks).
+            _reply({"nonce": msg.get("nonce"), "ok": ok, "detail": detail,
+                    "cpu_s": round(sum(os.times()[:4]), 4)})
         elif op == "run":
             _reply({**runner.safe_run(msg), "nonce": msg.get("nonce")})
         elif op == "batch":

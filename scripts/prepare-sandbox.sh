@@ -26,6 +26,7 @@ missing=()
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+[ -x /usr/bin/python3 ] || missing+=(python3)  # what bwrap runs when ours is private (root's pyenv)
 if [ ${#missing[@]} -gt 0 ]; then
   if ! $is_root; then
     say "skipping install of ${missing[*]}: not root (as root: apt-get install -y ${missing[*]})"

@@ -20,6 +20,7 @@ BUILTIN = {
     "docker": "genetic_instruct.execution.docker:DockerExecutor",
     "bwrap": "genetic_instruct.execution.bwrap:BwrapExecutor",
     "local": "genetic_instruct.execution.local:LocalExecutor",
+    "fake": "genetic_instruct.execution.fake:FakeExecutor",  # logic tests: runs nothing
 }
 ENTRY_POINT_GROUP = "genetic_instruct.executors"
 NO_SANDBOX = ("no sandbox available: install and start Docker (apt-get install docker.io, "

@@ -2,9 +2,11 @@
 
 A :class:`RunnerProcess` is one runner (``sandbox/runner.py``) behind a pipe: a container,
 a bubblewrap sandbox or a plain process. A :class:`RunnerPool` keeps ``workers`` of them
-warm, sends each job to an idle one over its stdin, reads the nonce-tagged reply from its
-stdout, and retires a runner after ``recycle_after`` jobs, after any timeout, memory kill,
-crash or leftover process, and when a periodic health check fails.
+warm, sends the jobs of a ``run`` call in chunks (one message per chunk of up to
+``max_batch`` jobs) to whichever is idle, reads the nonce-tagged reply, and retires a
+runner after ``recycle_after`` jobs, after any timeout, memory kill, crash or leftover
+process, and when a periodic health check fails. When a sandbox dies under a chunk, the
+chunk's jobs run again one at a time, so that only the job that killed it is blamed.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class RunnerProcess:
                  label: str = "runner", **popen: object) -> None:
         self.label = label
         self.jobs = 0
+        self.cpu_s = 0.0  # as of the last ping: the runner's and its jobs' CPU seconds
         self.broken = ""
         self._on_close = on_close
         self._buf = b""
@@ -101,9 +104,11 @@ class RunnerProcess:
         return reply
 
     def ping(self, timeout: float = 5.0) -> bool:
+        """Health check: no leftover process or file in the sandbox."""
         reply = self.request({"op": "ping"}, timeout)
         if reply is not None and not reply.get("ok"):
             self.broken = f"health check failed: {reply.get('detail')}"
+        self.cpu_s = float(reply.get("cpu_s", 0.0)) if reply else 0.0
         return bool(reply and reply.get("ok"))
 
     def _read_reply(self, deadline: float) -> dict | None:
@@ -137,9 +142,6 @@ class RunnerProcess:
         except (OSError, ValueError):
             return ""
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None and not self.broken
-
     def close(self) -> None:
         """Ask the runner to leave, then make sure it and its sandbox are gone."""
         if self.proc.poll() is None:
@@ -162,7 +164,8 @@ class RunnerProcess:
             self._on_close = None
 
 
-def _crashed(job: ExecJob, status: str, error: str, duration: float = 0.0) -> ExecResult:
+def _no_reply(job: ExecJob, status: str, error: str, duration: float = 0.0) -> ExecResult:
+    """The result of a job whose sandbox gave no answer (did not start, died, hung)."""
     return ExecResult(id=job.id, status=status, tests_total=len(job.tests),
                       duration_s=round(duration, 4), error=error)
 
@@ -231,7 +234,7 @@ class RunnerPool:
                     try:
                         runner = self._start(slot)
                     except Exception as exc:  # noqa: BLE001 - reported as the job's result
-                        results.append(_crashed(todo[0], CRASHED,
+                        results.append(_no_reply(todo[0], CRASHED,
                                                 f"{self.name}: sandbox did not start: {exc}"))
                         continue
                 batch = todo[:1] if solo else todo
@@ -277,9 +280,9 @@ class RunnerPool:
                 return [], True
             spent, job = time.monotonic() - started, batch[0]
             if runner.broken == "no reply before the deadline":
-                return [_crashed(job, TIMEOUT, f"sandbox did not answer within {budget:g} s; "
+                return [_no_reply(job, TIMEOUT, f"sandbox did not answer within {budget:g} s; "
                                  "recycled", spent)], True
-            return [_crashed(job, CRASHED, f"sandbox died during the job ({runner.broken}); "
+            return [_no_reply(job, CRASHED, f"sandbox died during the job ({runner.broken}); "
                              f"recycled {runner.stderr_tail()}".strip(), spent)], True
         results, retire = [], False
         for job, reply in zip(batch, replies):
@@ -312,7 +315,7 @@ class RunnerPool:
             future.result()
 
     def health(self) -> list[str]:
-        """Ping every idle runner; return what is wrong (empty when all is well)."""
+        """Ping every runner (waiting until idle); return what is wrong (empty: all well)."""
         slots = [self._slots.get() for _ in range(self.workers)]
         problems = []
         try:
@@ -323,6 +326,12 @@ class RunnerPool:
             for item in slots:
                 self._slots.put(item)
         return problems
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the live runners and their jobs have used (pings them all)."""
+        self.health()
+        with self._lock:
+            return sum(runner.cpu_s for runner in self._runners)
 
     def close(self) -> None:
         """Stop every runner and wait until their sandboxes are gone."""

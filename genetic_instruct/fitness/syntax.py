@@ -7,6 +7,7 @@ least ``min_asserts`` distinct, non-tautological asserts.
 
 from __future__ import annotations
 
+import ast
 from functools import lru_cache
 
 from ..individual import FitnessRecord, Individual
@@ -106,7 +107,7 @@ class SyntaxFitness(PerItemFitness):
             reason = check_test(test, ind.entry_point)
             if reason:
                 return reason
-        distinct = {"".join(t.split()) for t in ind.tests}
+        distinct = {ast.dump(ast.parse(t)) for t in ind.tests}
         if len(distinct) < self.min_asserts:
             return f"{len(distinct)} distinct asserts, need at least {self.min_asserts}"
         return None

@@ -9,6 +9,7 @@ maps a role tag to a list of answers used in turn, or to a callable
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Callable
 
 from .base import ChatRequest, Completion, apply_stop
@@ -69,8 +70,9 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, model: str = "fake", script: dict[str, list[Answer] | Answer] | None = None,
-                 **_: object):
+                 delay_s: float = 0.0, **_: object):
         self.model_name = model
+        self.delay_s = delay_s
         self.script = script or {}
         self._turn: dict[str, int] = {}
         self.calls: list[list[ChatRequest]] = []
@@ -89,6 +91,8 @@ class FakeBackend:
 
     def generate(self, requests: list[ChatRequest]) -> list[Completion]:
         self.calls.append(list(requests))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         out = []
         for req in requests:
             texts = []

@@ -90,39 +90,97 @@ class TransformersBackend:
         t0 = time.perf_counter()
         enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
         seeds = [requests[i].sampling.seed for i in idx]
-        if any(x is not None for x in seeds):
-            digest = hashlib.sha256(repr(seeds).encode()).digest()
-            torch.manual_seed(int.from_bytes(digest[:8], "little"))
-        kwargs = dict(
-            max_new_tokens=s.max_tokens,
-            num_return_sequences=s.n,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        if s.temperature > 0:
-            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if s.stop:
-            kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
-        with torch.inference_mode():
-            gen = self.model.generate(**enc, **kwargs)
-        new = gen[:, enc["input_ids"].shape[1] :].cpu()
+        gen = torch.Generator(device=self.device)
+        digest = hashlib.sha256(repr(seeds).encode()).digest()
+        gen.manual_seed(int.from_bytes(digest[:8], "little"))
+        rows, reasons = self._decode(enc, s, gen)
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
         results = []
         for j, i in enumerate(idx):
             comp = Completion(texts=[], prompt_tokens=int(prompt_lens[j]))
             for k in range(s.n):
-                row = new[j * s.n + k].tolist()
-                length = next((p for p, t in enumerate(row) if t in eos), len(row))
-                text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+                row = rows[j * s.n + k]
+                text = self.tokenizer.decode(row, skip_special_tokens=True)
                 text, stopped = apply_stop(text, s.stop)
-                finish = "stop" if stopped or length < len(row) else "length"
                 comp.texts.append(requests[i].prefill + text)
-                comp.finish_reasons.append(finish)
-                comp.completion_tokens += length
+                comp.finish_reasons.append("stop" if stopped else reasons[j * s.n + k])
+                comp.completion_tokens += len(row)
             results.append(comp)
         self.stats["prompt_tokens"] += sum(c.prompt_tokens for c in results)
         self.stats["completion_tokens"] += sum(c.completion_tokens for c in results)
         self.stats["seconds"] += time.perf_counter() - t0
         return results
+
+    def _decode(self, enc, s: Sampling, gen) -> tuple[list[list[int]], list[str]]:
+        """Sample up to ``max_tokens`` for each row; finished rows leave the batch at once.
+
+        ``model.generate`` keeps computing a row after it has stopped until every row has;
+        with answers of very different lengths that is most of the work on a CPU. Here a
+        row that meets EOS or a stop string is dropped from the batch and its KV cache.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        ids = enc["input_ids"].repeat_interleave(s.n, dim=0)
+        mask = enc["attention_mask"].repeat_interleave(s.n, dim=0)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        cfg_eos = self.model.generation_config.eos_token_id
+        eos |= set(cfg_eos if isinstance(cfg_eos, list) else [cfg_eos]) - {None}
+        rows: list[list[int]] = [[] for _ in range(ids.shape[0])]
+        reasons = ["length"] * ids.shape[0]
+        active = list(range(ids.shape[0]))
+        next_pos = positions[:, -1] + 1
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+            for step in range(s.max_tokens):
+                tokens = _sample(out.logits[:, -1, :], s, gen).tolist()
+                keep = []
+                for j, tok in enumerate(tokens):
+                    r = active[j]
+                    if tok in eos:
+                        reasons[r] = "stop"
+                        continue
+                    rows[r].append(tok)
+                    if s.stop and _hit_stop(self.tokenizer, rows[r], s.stop):
+                        reasons[r] = "stop"
+                        continue
+                    keep.append(j)
+                if not keep or step == s.max_tokens - 1:
+                    break
+                if len(keep) < len(active):
+                    sel = torch.tensor(keep, device=mask.device)
+                    cache.batch_select_indices(sel)
+                    mask, next_pos = mask[sel], next_pos[sel]
+                    active = [active[j] for j in keep]
+                    tokens = [tokens[j] for j in keep]
+                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+                step_ids = torch.tensor(tokens, device=mask.device).unsqueeze(1)
+                out = self.model(input_ids=step_ids, attention_mask=mask,
+                                 position_ids=next_pos.unsqueeze(1), past_key_values=cache,
+                                 use_cache=True)
+                next_pos = next_pos + 1
+        return rows, reasons
+
+
+def _sample(logits, s: Sampling, gen):
+    import torch
+
+    if s.temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / s.temperature, dim=-1)
+    if s.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_p.cumsum(dim=-1) - sorted_p > s.top_p
+        sorted_p = sorted_p.masked_fill(outside, 0.0)
+        choice = torch.multinomial(sorted_p, 1, generator=gen)
+        return order.gather(-1, choice).squeeze(-1)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def _hit_stop(tokenizer, row: list[int], stop: list[str]) -> bool:
+    longest = max(len(x) for x in stop)
+    tail = tokenizer.decode(row[-(longest + 8):], skip_special_tokens=True)
+    return any(x in tail for x in stop)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ADD, ADD_TESTS, EXECUTORS, assert_clean, open_executor, ordinary_job
+from sandbox_helpers import (ADD, ADD_TESTS, EXECUTOR_PARAMS, EXECUTORS, assert_clean, descendants,
+                             open_executor, ordinary_job)
 from genetic_instruct.execution import ExecJob, ExecResult, Executor, make_executor
 
 
-@pytest.fixture(params=EXECUTORS)
-def executor(request, executor_cache):
-    return open_executor(request.param, executor_cache, workers=2, timeout_s=None)
+@pytest.fixture(params=EXECUTOR_PARAMS)
+def executor(request):
+    return open_executor(request.param, workers=2, timeout_s=None)
 
 
 def test_is_an_executor(executor):
@@ -73,13 +74,14 @@ def test_no_tests_is_not_a_pass(executor):
     assert result.status == "failed" and result.tests_total == 0 and not result.passed
 
 
-def test_batch_keeps_order_and_ids(executor, executor_cache):
+def test_batch_keeps_order_and_ids(executor):
+    before = set(descendants())
     jobs = [ExecJob(id=f"j{i}", solution=ADD, tests=[f"assert add({i}, 1) == {i + 1 - (i % 3 == 0)}"])
             for i in range(12)]
     results = executor.run(jobs)
     assert [r.id for r in results] == [j.id for j in jobs]
     assert [r.status for r in results] == ["failed" if i % 3 == 0 else "passed" for i in range(12)]
-    assert_clean(executor, executor_cache)
+    assert_clean(executor, before)
 
 
 def test_result_round_trips_to_dict(executor):
@@ -89,16 +91,16 @@ def test_result_round_trips_to_dict(executor):
                          "stdout_tail", "stderr_tail"}
 
 
-def test_recycles_after_n_jobs(executor_cache):
-    executor = open_executor("local", executor_cache, workers=1, recycle_after=3)
+def test_recycles_after_n_jobs():
+    executor = open_executor("local", workers=1, recycle_after=3)
     before = executor.pool.recycled
     results = executor.run([ordinary_job(str(i)) for i in range(7)])
     assert all(r.passed for r in results)
     assert executor.pool.recycled - before == 2
 
 
-def test_executor_timeout_option_overrides_the_job(executor_cache):
-    executor = open_executor("local", executor_cache, workers=1, timeout_s=0.5)
+def test_executor_timeout_option_overrides_the_job():
+    executor = open_executor("local", workers=1, timeout_s=0.5)
     job = ExecJob(id="sleep", solution="import time\ntime.sleep(30)\n", tests=["assert True"],
                   timeout_s=30)
     [result] = executor.run([job])
@@ -106,7 +108,6 @@ def test_executor_timeout_option_overrides_the_job(executor_cache):
 
 
 def test_context_manager_closes_and_leaves_nothing():
-    from conftest import descendants
     before = set(descendants())
     with make_executor("local", workers=2, acknowledge_unsafe=True) as executor:
         assert executor.run([ordinary_job()])[0].passed
@@ -130,3 +131,13 @@ def test_unknown_executor_name_suggests_one():
 def test_unknown_option_is_one_clear_line():
     with pytest.raises(ValueError, match="has no option 'colour'"):
         make_executor("local", colour="red", acknowledge_unsafe=True)
+
+
+def test_honest_objects_from_the_stdlib_still_compare(executor):
+    solution = ("from collections import Counter, OrderedDict\nfrom dataclasses import dataclass\n"
+                "@dataclass\nclass P:\n    x: int\n"
+                "def count(s):\n    return Counter(s)\ndef point():\n    return P(1)\n")
+    tests = ["assert count('aab') == {'a': 2, 'b': 1}", "assert point() == P(1)",
+             "assert count('') != {'a': 1}", "assert OrderedDict(a=1) == {'a': 1}"]
+    [result] = executor.run([ExecJob(id="honest", solution=solution, tests=tests)])
+    assert (result.status, result.tests_passed) == ("passed", 4), result.error

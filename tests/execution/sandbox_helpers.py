@@ -1,7 +1,11 @@
-"""Executor fixtures shared by tests/execution and tests/hostile.
+"""Helpers shared by tests/execution and tests/hostile: one cache of live executors.
 
 Every real executor is tried; one that cannot start is skipped with its reason, except
 under CI=true, where Docker and bubblewrap must work and a missing one fails the test.
+The cache is a module global (this module is imported once, from both directories), so
+the leftover-process checks see every executor the session started; executors left open
+are closed at interpreter exit. No conftest.py here on purpose: a second module named
+``conftest`` would shadow tests/conftest.py for ``from conftest import ...``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import pytest
 
 from genetic_instruct.execution import ExecJob, ExecutorUnavailable, make_executor
 
+# A secret in the test process's environment, set before any sandbox starts: no job may see it.
+HOST_SECRET_NAME = "GI_HOSTILE_SECRET"
+HOST_SECRET_VALUE = "s3cr3t-5d41402abc4b2a76"
+os.environ[HOST_SECRET_NAME] = HOST_SECRET_VALUE
+
 EXECUTORS = ("docker", "bwrap", "local")
+# As pytest params: the Docker ones carry the `docker` marker (-m "not docker" leaves them out).
+EXECUTOR_PARAMS = [pytest.param(name, marks=[pytest.mark.docker] if name == "docker" else [])
+                   for name in EXECUTORS]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ADD = "def add(a, b):\n    return a + b\n"
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"]
@@ -23,7 +35,10 @@ def ordinary_job(job_id: str = "ordinary") -> ExecJob:
     return ExecJob(id=job_id, solution=ADD, tests=list(ADD_TESTS), timeout_s=20)
 
 
-def open_executor(name: str, cache: dict, **options):
+CACHE: dict = {}
+
+
+def open_executor(name: str, cache: dict = CACHE, **options):
     """Start (once per session and options) the named executor, or skip/fail with why."""
     key = (name, tuple(sorted(options.items())))
     if key not in cache:
@@ -38,15 +53,6 @@ def open_executor(name: str, cache: dict, **options):
             pytest.fail(f"CI=true and the {name} sandbox is unavailable: {found}")
         pytest.skip(f"{name} sandbox unavailable: {found}")
     return found
-
-
-@pytest.fixture(scope="session")
-def executor_cache():
-    cache: dict = {}
-    yield cache
-    for found in cache.values():
-        if not isinstance(found, Exception):
-            found.close()
 
 
 def descendants(pid: int | None = None) -> list[int]:
@@ -75,8 +81,9 @@ def descendants(pid: int | None = None) -> list[int]:
 RUNNER_CHILDREN = {"local": 0, "bwrap": 2, "docker": 0}
 
 
-def assert_clean(executor, cache: dict) -> None:
-    """No sandbox holds a leftover process or file, and nothing extra runs on the host."""
+def assert_clean(executor, before: set[int], cache: dict = CACHE) -> None:
+    """No sandbox holds a leftover process or file, and no process started since ``before``
+    (a ``set(descendants())`` taken earlier) runs on the host, but the live runners."""
     allowed: set[int] = set()
     for other in cache.values():
         if isinstance(other, Exception):
@@ -87,7 +94,7 @@ def assert_clean(executor, cache: dict) -> None:
             assert len(below) <= RUNNER_CHILDREN[other.name], (runner.label, below)
             allowed.update([runner.proc.pid, *below])
     assert executor.pool.health() == []
-    stray = set(descendants()) - allowed
+    stray = set(descendants()) - before - allowed
     assert not stray, f"processes left on the host: {sorted(stray)}"
     if executor.name == "docker":
         from genetic_instruct.execution.docker import LABEL, OWNER_LABEL, _docker
