@@ -90,6 +90,7 @@ class EvolutionConfig(_Strict):
 class FitnessConfig(_Strict):
     functions: list[str] = Field(default_factory=lambda: ["syntax", "execution"])
     min_asserts: int = Field(default=3, ge=1)
+    max_asserts: int = Field(default=8, ge=1)
 
 
 class ExecutionConfig(_Strict):

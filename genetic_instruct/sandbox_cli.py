@@ -31,8 +31,10 @@ ROW_FIELDS = ("status", "tests_passed", "tests_total", "duration_s", "stdout_tai
 
 ExecutorOpt = Annotated[str, typer.Option("--executor", "-e",
                                           help="auto, docker, bwrap or local (local: no sandbox)")]
-TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="wall-clock seconds per job")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="sandboxes (default: one per core)")]
+TimeoutOpt = Annotated[Optional[float],
+                      typer.Option("--timeout", help="wall-clock seconds per job")]
+WorkersOpt = Annotated[Optional[int],
+                      typer.Option("--workers", help="sandboxes (default: one per core)")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -66,7 +68,8 @@ def _run(argv: list[str], timeout: float | None = None) -> int:
 
 
 def _base_available(pull_timeout: float) -> bool:
-    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode == 0:
+    inspect = ["docker", "image", "inspect", BASE_IMAGE]
+    if subprocess.run(inspect, capture_output=True).returncode == 0:
         return True
     typer.echo(f"trying to pull {BASE_IMAGE} (up to {pull_timeout:g} s)")
     try:
@@ -80,8 +83,10 @@ def _base_available(pull_timeout: float) -> bool:
 def build(tag: Annotated[str, typer.Option(help="image tag")] = DEFAULT_IMAGE,
           force: Annotated[bool, typer.Option("--force", help="rebuild even if present")] = False,
           offline: Annotated[Optional[bool], typer.Option(
-              "--offline/--dockerfile", help="force the Debian-package build, or the Dockerfile")] = None,
-          pull_timeout: Annotated[float, typer.Option(help="seconds to try pulling the base")] = 60.0,
+              "--offline/--dockerfile",
+              help="force the Debian-package build, or the Dockerfile")] = None,
+          pull_timeout: Annotated[float, typer.Option(
+              help="seconds to try pulling the base")] = 60.0,
           ) -> None:
     """Build the sandbox image: sandbox/Dockerfile when python:3.12-slim can be had, else
     the same image from Debian packages (sandbox/build-offline.sh, needs root)."""
@@ -118,7 +123,8 @@ def doctor(image: Annotated[str, typer.Option(help="image tag")] = DEFAULT_IMAGE
             label = subprocess.run(["docker", "image", "inspect", "--format",
                                     '{{index .Config.Labels "genetic-instruct.runner-sha256"}}',
                                     image], capture_output=True, text=True).stdout.strip()
-            same = "matches" if label == _runner_sha() else "differs (harmless: executors send theirs)"
+            same = ("matches" if label == _runner_sha()
+                    else "differs (harmless: executors send theirs)")
             lines.append(f"docker image   {image} present; baked runner {same}")
         else:
             lines.append(f"docker image   {image} missing (genetic-instruct sandbox build)")
@@ -133,8 +139,9 @@ def doctor(image: Annotated[str, typer.Option(help="image tag")] = DEFAULT_IMAGE
                                                  tests=["assert f() == 1"])])
                 spent = (time.perf_counter() - started) * 1000
             ok = result.status == "passed"
+            note = "  [not a sandbox]" if name == "local" else ""
             lines.append(f"executor {name:7s}{'works' if ok else 'BROKEN: ' + result.error}"
-                         f" (one job {spent:.0f} ms){'  [not a sandbox]' if name == 'local' else ''}")
+                         f" (one job {spent:.0f} ms){note}")
             if ok and name != "local":
                 working.append(name)
         except ExecutorUnavailable as exc:
@@ -156,13 +163,16 @@ def _read_tests(path: Path) -> tuple[list[str], str]:
         tree = ast.parse(text)
     except SyntaxError as exc:
         _fail(f"{path}: not Python or a JSON list of asserts ({exc.msg}, line {exc.lineno})")
-    tests = [ast.get_source_segment(text, node) for node in tree.body if isinstance(node, ast.Assert)]
-    setup = [ast.get_source_segment(text, node) for node in tree.body if not isinstance(node, ast.Assert)]
+    tests, setup = [], []
+    for node in tree.body:
+        (tests if isinstance(node, ast.Assert) else setup).append(
+            ast.get_source_segment(text, node) or "")
     return [t for t in tests if t], "\n".join(s for s in setup if s)
 
 
 @app.command("exec")
-def exec_one(solution: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="solution .py")],
+def exec_one(solution: Annotated[Path, typer.Option(exists=True, dir_okay=False,
+                                                    help="solution .py")],
              tests: Annotated[Path, typer.Option(exists=True, dir_okay=False,
                                                  help="asserts: .py file or JSON list")],
              executor: ExecutorOpt = "auto", timeout: TimeoutOpt = None,
@@ -188,7 +198,8 @@ def _rows(handle, chunk: int) -> Iterator[list[tuple[int, dict | str]]]:
             continue
         try:
             row = json.loads(line)
-            batch.append((number, row if isinstance(row, dict) else f"line {number}: not an object"))
+            batch.append((number, row if isinstance(row, dict)
+                          else f"line {number}: not an object"))
         except ValueError as exc:
             batch.append((number, f"line {number}: not JSON ({exc.msg})"))
         if len(batch) >= chunk:
@@ -222,7 +233,8 @@ def exec_batch(input: Annotated[Path, typer.Option("--input", exists=True, dir_o
     with _open(executor, workers, timeout) as runner, input.open() as source, \
             output.open("w") as sink:
         for batch in _rows(source, chunk):
-            jobs = [(n, r, _job_from_row(n, r, timeout) if isinstance(r, dict) else r) for n, r in batch]
+            jobs = [(n, r, _job_from_row(n, r, timeout) if isinstance(r, dict) else r)
+                    for n, r in batch]
             runnable = [job for _, _, job in jobs if isinstance(job, ExecJob)]
             results = iter(runner.run(runnable))
             for number, row, job in jobs:

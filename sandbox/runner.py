@@ -38,9 +38,10 @@ Score gaming that the child's harness defeats:
   object with a fresh stranger object: if it claims to equal (contain, order against)
   that too, the test fails. An ``__eq__`` that always returns True, ``mock.ANY`` or a
   ``str`` subclass that equals everything cannot pass; ``Counter`` or a dataclass can;
-* builtins are restored from a snapshot before each test, and the comparison uses
-  references taken before the job's code ran; ``import __main__`` yields the job's own
-  module, not the runner.
+* the tests see the builtins as they were before the job ran (a solution that patches
+  ``builtins.len`` or ``AssertionError`` changes nothing for them), and the harness only
+  uses references taken before the job's code ran; ``import __main__`` yields the job's
+  own module, not the runner.
 
 Known limits (documented, not defended):
 * the job runs in a copy of the runner's memory: code that deliberately digs into the
@@ -98,7 +99,10 @@ _OPS = {ast.Eq: ("__eq__",), ast.NotEq: ("__ne__", "__eq__"), ast.Lt: ("__lt__",
         ast.NotIn: ("__eq__", "__hash__", "__contains__")}
 
 
-def _plain(value: object, depth: int = 0) -> bool:
+# The default arguments below are the real builtins, bound before any job ran: a job that
+# patches the builtins module cannot change what these checks see.
+
+def _plain(value: object, depth: int = 0, type=type, all=all) -> bool:  # noqa: A002
     """True for builtin data of exact builtin types (no subclasses), nested up to 20 deep."""
     kind = type(value)
     if kind in _SCALARS:
@@ -108,15 +112,16 @@ def _plain(value: object, depth: int = 0) -> bool:
     if kind in _SEQUENCES:
         return all(_plain(item, depth + 1) for item in value)
     if kind is dict:
-        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in dict.items(value))
     return False
 
 
-def _python_dunder(value: object, names: tuple[str, ...]) -> bool:
+def _python_dunder(value: object, names: tuple[str, ...], type=type, any=any,  # noqa: A002
+                   isinstance=isinstance, mro=type.__dict__["__mro__"]) -> bool:  # noqa: A002
     """True when any of ``names`` on ``type(value)`` is written in Python, not C."""
-    for klass in type.__dict__["__mro__"].__get__(type(value)):
-        found = [n for n in names if n in klass.__dict__]
-        if any(not isinstance(klass.__dict__[n], _SLOT_TYPES) for n in found):
+    for klass in mro.__get__(type(value)):
+        attrs = type.__dict__["__dict__"].__get__(klass)
+        if any(n in attrs and not isinstance(attrs[n], _SLOT_TYPES) for n in names):
             return True
     return False
 
@@ -178,16 +183,14 @@ def _make_check():
             return False
         return said != (op in negative)
 
-    def check(test: tuple, ns: dict, restore) -> tuple[bool, str]:
+    def check(test: tuple, ns: dict) -> tuple[bool, str]:
         op, left_code, right_code, whole, error = test
         if error:
             return False, error
         if op is None:
             outcome = eval_(whole, ns)
-            restore()
         else:
             left, right = eval_(left_code, ns), eval_(right_code, ns)
-            restore()
             names = ops[op]
             for mine, other, is_left in ((left, right, True), (right, left, False)):
                 if (plain(other) and not plain(mine) and python_dunder(mine, names)
@@ -210,30 +213,24 @@ class _Prepared:
         self.stdin = open(0, encoding="utf-8", closefd=False)
 
 
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException, type=type, str=str) -> str:  # noqa: A002
+    try:
+        text = f"{type(exc).__name__}: {str(exc)}"
+    except BaseException:  # noqa: BLE001 - an exception whose __str__ raises
+        text = type(exc).__name__
     return " ".join(text.split())[:300]
 
 
 def _job_main(job: dict, tests: list[tuple], token: str, report_fd: int,
               prepared: _Prepared) -> None:
     """Run one job in the forked child (``tests`` from ``_compile_test``); never returns."""
-    def report(*words: object) -> None:
-        line = " ".join([token, *map(str, words)]).replace("\n", " ")
-        os.write(report_fd, (line.encode("utf-8", "replace")[:PIPE_BUF - 1] + b"\n"))
+    def report(*words: str, write=os.write, join=" ".join) -> None:
+        line = join((token, *words)).replace("\n", " ")
+        write(report_fd, line.encode("utf-8", "replace")[:PIPE_BUF - 1] + b"\n")
 
-    check, real_builtins, builtins_module = prepared.check, prepared.builtins, builtins
+    check, pristine, describe = prepared.check, prepared.builtins, _describe
     module = types.ModuleType("solution")
     ns = module.__dict__
-    ns["__builtins__"] = builtins_module
-
-    def restore() -> None:
-        # Unconditional: comparing dicts would call a planted object's __eq__.
-        current = builtins_module.__dict__
-        current.clear()
-        current.update(real_builtins)
-        ns["__builtins__"] = builtins_module
-
     sys.modules["solution"] = sys.modules["__main__"] = module
     sys.argv = ["solution"]
     sys.stdin = prepared.stdin
@@ -243,18 +240,20 @@ def _job_main(job: dict, tests: list[tuple], token: str, report_fd: int,
             exec(code, ns)
     except BaseException as exc:  # noqa: BLE001 - untrusted code may raise anything
         _flush()
-        report("sol", "err", _describe(exc))
+        report("sol", "err", describe(exc))
         os._exit(0)
     _flush()
     report("sol", "ok")
     for index, test in enumerate(tests):
         try:
-            restore()
-            ok, why = check(test, ns, restore)
+            # The tests see the builtins as they were before the job ran (the solution's
+            # own functions keep whatever it did to the builtins module).
+            ns["__builtins__"] = pristine
+            ok, why = check(test, ns)
         except BaseException as exc:  # noqa: BLE001
-            ok, why = False, _describe(exc)
+            ok, why = False, describe(exc)
         _flush()
-        report("test", index, int(ok), why)
+        report("test", f"{index}", "1" if ok else "0", why)
     report("done")
     os._exit(0)
 
@@ -267,31 +266,35 @@ def _flush() -> None:
             pass
 
 
-def _enter_child(job: dict, fds: tuple[int, int, int], workdir: str, mode: str) -> int:
-    """Detach the forked child: session, file descriptors, limits."""
+def _limits(job: dict) -> list[tuple[int, int, int]]:
+    """The job's rlimits, worked out in the runner before the fork."""
+    timeout = int(float(job.get("timeout_s") or LIMITS["timeout_s"]))
+    fsize = int(job.get("fsize_mb") or LIMITS["fsize_mb"]) << 20
+    nofile = int(job.get("nofile") or LIMITS["nofile"])
+    limits = [(resource.RLIMIT_CPU, timeout + 1, timeout + 2),
+              (resource.RLIMIT_FSIZE, fsize, fsize), (resource.RLIMIT_NOFILE, nofile, nofile),
+              (resource.RLIMIT_CORE, 0, 0)]
+    for key, which in (("memory_mb", resource.RLIMIT_AS), ("nproc", resource.RLIMIT_NPROC)):
+        value = int(job.get(key) or 0) << (20 if key == "memory_mb" else 0)
+        if value > 0:
+            limits.append((which, value, value))
+    return limits
+
+
+def _enter_child(fds: tuple[int, int, int, int], limits: list, workdir: str, mode: str) -> int:
+    """Detach the forked child: session, file descriptors (0: /dev/null, 1 and 2: the
+    output pipes, 3: the report pipe, nothing else), cwd, limits. As few calls as can be:
+    every Python call after the fork costs copy-on-write faults."""
     os.setsid()
     if mode == "local":  # no namespace dies with the runner here: the job must
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())  # the runner blocks a few: not the job
-    out_w, err_w, rep_w = fds
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(out_w, 1)
-    os.dup2(err_w, 2)
-    os.dup2(rep_w, 3)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
     os.closerange(4, 256)  # the runner holds a dozen descriptors at most
     os.chdir(workdir)
-    timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
-    limits = [(resource.RLIMIT_CPU, int(timeout) + 1, int(timeout) + 2),
-              (resource.RLIMIT_FSIZE, int(job.get("fsize_mb") or LIMITS["fsize_mb"]) << 20, None),
-              (resource.RLIMIT_NOFILE, int(job.get("nofile") or LIMITS["nofile"]), None),
-              (resource.RLIMIT_CORE, 0, 0)]
-    if int(job.get("memory_mb") or 0) > 0:
-        limits.append((resource.RLIMIT_AS, int(job["memory_mb"]) << 20, None))
-    if int(job.get("nproc") or 0) > 0:
-        limits.append((resource.RLIMIT_NPROC, int(job["nproc"]), None))
     for which, soft, hard in limits:
-        resource.setrlimit(which, (soft, soft if hard is None else hard))
+        resource.setrlimit(which, (soft, hard))
     return 3
 
 
@@ -346,6 +349,7 @@ class Runner:
         self.workdir = os.path.join(root, "job")
         self.scratch = list(SANDBOX_DIRS) if mode == "sandbox" else [root]
         self.pid = os.getpid()
+        self.children_file = f"/proc/self/task/{self.pid}/children"
         os.makedirs(self.workdir, exist_ok=True)
         # Jobs inherit this environment, their stdout/stderr objects and these references.
         os.environ.clear()
@@ -355,10 +359,12 @@ class Runner:
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
         self.prepared = _Prepared()
+        self.devnull = os.open(os.devnull, os.O_RDWR)  # the jobs' stdin
         _prctl(PR_SET_DUMPABLE, 0)  # a job may not open /proc/<runner>/fd or ptrace it
         _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a job come back to us to be killed
 
-    def run(self, job: dict) -> dict:
+    def run(self, job: dict, compiled: list[tuple] | None = None) -> dict:
+        """Run one job (``compiled``: its tests from ``_compile_test``, if done already)."""
         tests = job.get("tests") or []
         reply = {"id": job.get("id", ""), "status": "error", "tests_passed": 0,
                  "tests_total": len(tests), "duration_s": 0.0, "stdout_tail": "",
@@ -366,25 +372,33 @@ class Runner:
         timeout = float(job.get("timeout_s") or LIMITS["timeout_s"])
         cap = int(job.get("output_limit") or LIMITS["output_limit"])
         token = os.urandom(12).hex()
-        compiled = [_compile_test(str(test)) for test in tests]
+        if compiled is None:
+            compiled = [_compile_test(str(test)) for test in tests]
+        limits = _limits(job)
         pipes = [os.pipe() for _ in range(3)]
-        os.makedirs(self.workdir, mode=0o700, exist_ok=True)  # a job may have removed it
-        os.chmod(self.workdir, 0o700)  # or made it unwritable
+        reads = [r for r, _ in pipes]
+        for r in reads:
+            os.set_blocking(r, False)
+        # Set up before the fork: whatever the runner writes while the job runs costs it a
+        # copy-on-write fault per page.
+        bufs = {r: bytearray() for r in reads}
+        poller = select.poll()
+        for r in reads if len(tests) > 64 else reads[:2]:
+            poller.register(r, select.POLLIN)
+        self._ready_workdir()
         sys.stdout.flush()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the job
             try:
-                fd = _enter_child(job, tuple(w for _, w in pipes), self.workdir, self.mode)
+                fd = _enter_child((self.devnull, *(w for _, w in pipes)), limits, self.workdir,
+                                  self.mode)
                 _job_main(job, compiled, token, fd, self.prepared)
             finally:
                 os._exit(70)
         for _, w in pipes:
             os.close(w)
-        reads = [r for r, _ in pipes]
-        for r in reads:
-            os.set_blocking(r, False)
-        killed, status, usage, bufs = self._watch(pid, reads, started + timeout, cap)
+        killed, status, usage = self._watch(pid, poller, reads, bufs, started + timeout, cap)
         reply["duration_s"] = round(time.monotonic() - started, 4)
         reply["leftovers"] = self.sweep()
         for r in reads:
@@ -398,20 +412,35 @@ class Runner:
             reply["leftovers"] += 1  # files the runner could not remove: recycle the sandbox
         return reply
 
-    def safe_run(self, job: dict) -> dict:
+    def _ready_workdir(self) -> None:
+        """The job directory exists, empty and ours (a job may have removed or locked it)."""
+        try:
+            mode = os.lstat(self.workdir).st_mode
+        except FileNotFoundError:
+            os.mkdir(self.workdir, 0o700)
+            return
+        if stat.S_IMODE(mode) != 0o700 or not stat.S_ISDIR(mode):
+            if not stat.S_ISDIR(mode):
+                os.unlink(self.workdir)
+                os.mkdir(self.workdir, 0o700)
+            os.chmod(self.workdir, 0o700)
+
+    def safe_run(self, job: dict, compiled: list[tuple] | None = None) -> dict:
         """``run``, where a bug of the runner itself becomes a crashed result."""
         try:
-            return self.run(job)
+            return self.run(job, compiled)
         except Exception as exc:  # noqa: BLE001 - a runner bug must not kill the server
             return {"id": job.get("id", ""), "status": "crashed", "leftovers": 1,
-                    "error": f"runner: {_describe(exc)}", "tests_total": len(job.get("tests") or [])}
+                    "error": f"runner: {_describe(exc)}",
+                    "tests_total": len(job.get("tests") or [])}
 
-    def _watch(self, pid: int, reads: list[int], deadline: float, cap: int):
-        """Wait for the job to exit, its deadline or its output cap, whichever is first."""
-        bufs = {r: bytearray() for r in reads}
-        poller = select.poll()
-        for r in reads:
-            poller.register(r, select.POLLIN)
+    def _watch(self, pid: int, poller, reads: list[int], bufs: dict, deadline: float,
+               cap: int) -> tuple[str, int, object]:
+        """Wait for the job to exit, its deadline or its output cap, whichever is first.
+
+        The report pipe is polled only for jobs with many tests: a few report lines fit in
+        the pipe, and not waking up for each of them saves a context switch per test.
+        """
         try:
             pidfd = os.pidfd_open(pid)
             poller.register(pidfd, select.POLLIN)
@@ -444,7 +473,7 @@ class Runner:
             os.close(pidfd)
         self._kill_group(pid)
         _, status, usage = os.wait4(pid, 0)
-        return killed, status, usage, bufs
+        return killed, status, usage
 
     @staticmethod
     def _read(fd: int) -> bytes | None:
@@ -463,14 +492,17 @@ class Runner:
 
     @staticmethod
     def _kill_group(pid: int) -> None:
-        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        for kill in (os.killpg, os.kill):
             try:
-                target()
+                kill(pid, signal.SIGKILL)
             except OSError:
                 pass
 
     def sweep(self) -> int:
-        """Kill every process but ourselves (and init) until none is left; count them."""
+        """Kill every process but ourselves (and init) until none is left; count them
+        (zombies that only needed reaping do not count)."""
+        if not self._survivors():
+            return 0
         seen: set[int] = set()
         for _ in range(1000):
             self._reap()
@@ -489,13 +521,22 @@ class Runner:
         return len(seen)
 
     def _survivors(self) -> list[int]:
+        """Processes left: in a sandbox, all but init and us; on a host, our children."""
         if self.mode == "sandbox":
-            return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, self.pid)]
+            try:
+                os.kill(-1, 0)  # one call, nothing allocated, when (as usual) nobody is left
+            except ProcessLookupError:
+                return []
+            return [int(p) for p in os.listdir("/proc")
+                    if p.isdigit() and int(p) not in (1, self.pid)]
         try:
-            with open(f"/proc/self/task/{self.pid}/children") as handle:
-                return [int(p) for p in handle.read().split()]
+            fd = os.open(self.children_file, os.O_RDONLY)
         except OSError:
             return []
+        try:
+            return [int(p) for p in os.read(fd, 1 << 16).split()]
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _reap() -> None:
@@ -629,9 +670,12 @@ def main(argv: list[str]) -> int:
         elif op == "run":
             _reply({**runner.safe_run(msg), "nonce": msg.get("nonce")})
         elif op == "batch":
-            results = []
-            for job in msg.get("jobs") or []:
-                results.append(runner.safe_run(job))
+            jobs, results = msg.get("jobs") or [], []
+            # Everything that can be done for the whole batch is done before the first fork:
+            # after each fork, every page the runner writes to costs it a page fault.
+            compiled = [[_compile_test(str(t)) for t in job.get("tests") or []] for job in jobs]
+            for job, tests in zip(jobs, compiled):
+                results.append(runner.safe_run(job, tests))
                 if results[-1]["status"] in ANOMALIES or results[-1]["leftovers"]:
                     break  # the client runs the rest in a fresh sandbox
             _reply({"nonce": msg.get("nonce"), "results": results})

@@ -38,7 +38,7 @@ def test_asserts_multiline_dedup_and_filter():
 
 
 def test_no_asserts_is_an_error():
-    with pytest.raises(ParseError, match="no assert"):
+    with pytest.raises(ParseError, match="no consistent assert"):
         extract_asserts("def f(): pass", "f")
 
 
@@ -49,6 +49,17 @@ def test_instruction_strips_labels_and_trailing_prose():
     assert entry == "area"
 
 
-def test_instruction_without_signature_is_rejected():
-    with pytest.raises(ParseError, match="signature"):
-        extract_instruction("Task 4: Write a Python function `get_emoti-emo` that finds emoticons.")
+def test_instruction_without_function_name_is_rejected():
+    with pytest.raises(ParseError, match="names no function"):
+        extract_instruction("Task 4: Write a Python function `get-emo` that finds emoticons.")
+
+
+def test_bare_function_name_is_enough():
+    assert extract_instruction("Write a Python function `area` that multiplies w by h.")[1] == "area"
+
+
+def test_pooled_asserts_drop_contradictions_and_keep_limit():
+    samples = ["assert f(1) == 2\nassert f(2) == 4", "assert f(1) == 3\nassert f(3) == 6",
+               "assert f(4) == 8\nassert f(5) == 10"]
+    assert extract_asserts(samples, "f", limit=3) == ["assert f(2) == 4", "assert f(3) == 6",
+                                                      "assert f(4) == 8"]

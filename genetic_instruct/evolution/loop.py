@@ -174,9 +174,9 @@ class Evolution:
         return out
 
     # -- LLM phases ------------------------------------------------------------------------
-    def generate(self, phase: str, items: list[tuple[str, ChatRequest]]) -> list[str]:
-        """Send one phase's requests, one batch per backend; answers in order."""
-        texts: list[str] = [""] * len(items)
+    def generate(self, phase: str, items: list[tuple[str, ChatRequest]]) -> list[list[str]]:
+        """Send one phase's requests, one batch per backend; the n answers of each, in order."""
+        texts: list[list[str]] = [[""]] * len(items)
         by_backend: dict[int, list[int]] = defaultdict(list)
         for i, (role, _) in enumerate(items):
             by_backend[id(self.backends[self.cfg.roles[role].backend])].append(i)
@@ -188,7 +188,7 @@ class Evolution:
             comps = _call_generate(backend, reqs, tick)
             self.llm_seconds += time.perf_counter() - t0
             for i, comp in zip(idx, comps):
-                texts[i] = comp.text
+                texts[i] = comp.texts or [""]
                 role = items[i][0]
                 self.tokens[role]["in"] += comp.prompt_tokens
                 self.tokens[role]["out"] += comp.completion_tokens
@@ -196,8 +196,8 @@ class Evolution:
 
     def instruct(self, children: list[tuple[Individual, ChatRequest]]) -> None:
         texts = self.generate("instruct", [("instructor", req) for _, req in children])
-        for (child, _), text in zip(children, texts):
-            ops.apply_instruction(child, text)
+        for (child, _), answers in zip(children, texts):
+            ops.apply_instruction(child, answers[0])
             if child.status != PENDING:
                 continue
             key = normalize(child.instruction)
@@ -215,11 +215,11 @@ class Evolution:
                 c, self.sampling("test_writer", c), self.cfg.fitness.min_asserts)))
         texts = self.generate("answer", items)
         for k, c in enumerate(alive):
-            ops.apply_solution(c, texts[2 * k])
+            ops.apply_solution(c, texts[2 * k][0])
             if c.status == PENDING:
-                ops.apply_tests(c, texts[2 * k + 1])
+                ops.apply_tests(c, texts[2 * k + 1], self.cfg.fitness.max_asserts)
             else:
-                c.raw["tests"] = texts[2 * k + 1]
+                c.raw["tests"] = "\n\n".join(texts[2 * k + 1])
 
     # -- the loop --------------------------------------------------------------------------
     def step(self) -> list[Individual]:

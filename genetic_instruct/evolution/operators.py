@@ -91,7 +91,7 @@ def apply_instruction(ind: Individual, text: str) -> Individual:
 def solve_request(ind: Individual, sampling: Sampling) -> ChatRequest:
     user = render("solve.j2", instruction=ind.instruction, entry_point=ind.entry_point)
     sampling.stop = ["\n```"]
-    return _chat(user, sampling, "```python\n", "solve")
+    return _chat(user, sampling, f"```python\ndef {ind.entry_point}(", "solve")
 
 
 def apply_solution(ind: Individual, text: str) -> Individual:
@@ -114,10 +114,11 @@ def tests_request(ind: Individual, sampling: Sampling, n_asserts: int = 3) -> Ch
     return _chat(user, sampling, f"```python\nassert {ind.entry_point}(", "write_tests")
 
 
-def apply_tests(ind: Individual, text: str) -> Individual:
-    ind.raw["tests"] = text
+def apply_tests(ind: Individual, texts: list[str], max_asserts: int = 8) -> Individual:
+    """Pool the asserts of the test writer's samples (``n`` of them)."""
+    ind.raw["tests"] = "\n\n".join(texts)
     try:
-        ind.tests = extract_asserts(text, ind.entry_point)
+        ind.tests = extract_asserts(texts, ind.entry_point, limit=max_asserts)
     except ParseError as err:
         ind.reject(f"tests: {err}")
     return ind

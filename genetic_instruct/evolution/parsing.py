@@ -11,7 +11,8 @@ import re
 import textwrap
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
-SIGNATURE = re.compile(r"`\s*(?:def\s+)?([A-Za-z_]\w*)\s*\(([^`]*)\)[^`]*`")
+# `name(args) -> ret` or a bare `name` in backticks (the solution then gives the signature)
+SIGNATURE = re.compile(r"`\s*(?:def\s+)?([A-Za-z_]\w*)\s*(?:\(([^`]*)\)[^`]*)?`")
 PROSE_PREFIX = re.compile(
     r"^\s*(?:#+\s*)?(?:\*\*)?(?:new|rewritten|evolved)?\s*(?:task|instruction|problem)"
     r"(?:\s*\d+)?\s*(?:\*\*)?\s*:\s*",
@@ -93,22 +94,44 @@ def _assert_statements(body: str) -> list[ast.Assert]:
     return found
 
 
-def extract_asserts(text: str, entry_point: str) -> list[str]:
-    """Every top-level ``assert`` that calls the entry point, one line each, in order."""
-    body = "\n".join(b for _, b in FENCE.findall(text)) or text
+def extract_asserts(texts: str | list[str], entry_point: str, limit: int = 8) -> list[str]:
+    """Distinct top-level ``assert``s that call the entry point, one line each, in order.
+
+    ``texts`` may hold several samples of the same test prompt; their asserts are pooled,
+    and asserts that contradict each other (the same call expected to give two different
+    results) are dropped, all of them: at most one can be right, and which one is not
+    ours to guess. At most ``limit`` are kept.
+    """
+    nodes: list[ast.Assert] = []
+    for text in [texts] if isinstance(texts, str) else texts:
+        body = "\n".join(b for _, b in FENCE.findall(text)) or text
+        nodes += [n for n in _assert_statements(body)
+                  if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                         and c.func.id == entry_point for c in ast.walk(n))]
+    expected: dict[str, set[str]] = {}
+    for node in nodes:
+        call = _equality_sides(node)
+        if call:
+            expected.setdefault(call[0], set()).add(call[1])
     asserts: list[str] = []
-    for node in _assert_statements(body):
-        if not any(
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == entry_point
-            for n in ast.walk(node)
-        ):
+    for node in nodes:
+        call = _equality_sides(node)
+        if call and len(expected[call[0]]) > 1:
             continue
         line = ast.unparse(node)
-        if line not in asserts:
+        if line not in asserts and len(asserts) < limit:
             asserts.append(line)
     if not asserts:
-        raise ParseError(f"no assert statement calls {entry_point}()")
+        raise ParseError(f"no consistent assert statement calls {entry_point}()")
     return asserts
+
+
+def _equality_sides(node: ast.Assert) -> tuple[str, str] | None:
+    """(call, expected) for ``assert call == expected``, else None."""
+    t = node.test
+    if isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], (ast.Eq, ast.Is)):
+        return ast.dump(t.left), ast.dump(t.comparators[0])
+    return None
 
 
 def extract_instruction(text: str) -> tuple[str, str]:
@@ -124,7 +147,7 @@ def extract_instruction(text: str) -> tuple[str, str]:
         raise ParseError("the instruction is empty or too short")
     m = SIGNATURE.search(first_para)
     if not m:
-        raise ParseError("the instruction names no function signature in backticks")
+        raise ParseError("the instruction names no function in backticks")
     if len(first_para) > 2000:
         raise ParseError("the instruction is longer than 2000 characters")
     return first_para, m.group(1)

@@ -79,6 +79,7 @@ def make_executor(name: str = "auto", **options: object) -> Executor:
         raise ExecutorUnavailable(f"{NO_SANDBOX} ({'; '.join(reasons)})")
     if name not in known:
         close = difflib.get_close_matches(name, [*known, "auto"], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of: auto, {', '.join(known)}"
+        hint = (f"; did you mean {close[0]!r}?" if close
+                else f"; choose one of: auto, {', '.join(known)}")
         raise ValueError(f"unknown executor {name!r}{hint}")
     return _build(name, known[name], options, strict=True)

@@ -266,7 +266,12 @@ class RunnerPool:
         An empty list means the sandbox died under a batch of several jobs: the caller
         runs them again one by one, so that only the job that killed it is blamed.
         """
-        budget = sum(self._timeout(job) for job in batch) + self.limits.grace_s
+        # The runner stops a batch at its first timeout, so a live runner answers within one
+        # job's timeout plus the others' run times (allowed 2 s each: a slower batch is
+        # killed and run again job by job, which only costs time). A runner that a job has
+        # stopped (SIGSTOP) holds a worker no longer than this.
+        timeouts = [self._timeout(job) for job in batch]
+        budget = max(timeouts) + 2.0 * (len(batch) - 1) + self.limits.grace_s
         started = time.monotonic()
         if len(batch) == 1:
             reply = runner.request({"op": "run", **self._message(batch[0])}, budget)

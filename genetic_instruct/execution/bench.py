@@ -26,8 +26,8 @@ PROBLEMS = [
     ("def add(a, b):\n    return a + b\n", ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]),
     ("def is_even(n):\n    return n % 2 == 0\n", ["assert is_even(4)", "assert not is_even(7)"]),
     ("def rev(s):\n    return s[::-1]\n", ["assert rev('abc') == 'cba'", "assert rev('') == ''"]),
-    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
-     ["assert fib(10) == 55", "assert fib(1) == 1", "assert fib(0) == 0"]),
+    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n"
+     "    return a\n", ["assert fib(10) == 55", "assert fib(1) == 1", "assert fib(0) == 0"]),
     ("import math\ndef hyp(a, b):\n    return math.hypot(a, b)\n", ["assert hyp(3, 4) == 5.0"]),
     ("def count_vowels(s):\n    return sum(c in 'aeiou' for c in s.lower())\n",
      ["assert count_vowels('Hello') == 2", "assert count_vowels('xyz') == 0"]),
@@ -178,7 +178,8 @@ def describe_machine() -> str:
 
 
 def measure(jobs: int, docker_run_jobs: int, workers: int, rounds: int = 2,
-            executors: tuple[str, ...] = ("docker", "bwrap", "local")) -> dict[str, Measurement | str]:
+            executors: tuple[str, ...] = ("docker", "bwrap", "local"),
+            ) -> dict[str, Measurement | str]:
     """Every path, the fast ones interleaved over ``rounds`` (best of each kept, so that a
     burst of load elsewhere hurts them alike); a path that cannot run says why."""
     work = job_set(jobs)

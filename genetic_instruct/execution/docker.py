@@ -118,8 +118,8 @@ class DockerExecutor(PoolExecutor):
         if not engine_version():
             raise ExecutorUnavailable(f"docker: no Docker engine answers: {INSTALL_HINT}")
         if not image_exists(image):
-            raise ExecutorUnavailable(f"docker: image {image} is missing: run "
-                                      "`genetic-instruct sandbox build` (or scripts/prepare-sandbox.sh)")
+            raise ExecutorUnavailable(f"docker: image {image} is missing: run `genetic-instruct "
+                                      "sandbox build` (or scripts/prepare-sandbox.sh)")
         self.image, self.cpus, self.pids, self.tmpfs_mb = image, cpus, pids, tmpfs_mb
         self.memory_mb = memory_mb
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"

@@ -121,25 +121,34 @@ class TransformersBackend:
         import torch
         from transformers import DynamicCache
 
-        ids = enc["input_ids"].repeat_interleave(s.n, dim=0)
-        mask = enc["attention_mask"].repeat_interleave(s.n, dim=0)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
         eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
         cfg_eos = self.model.generation_config.eos_token_id
         eos |= set(cfg_eos if isinstance(cfg_eos, list) else [cfg_eos]) - {None}
-        rows: list[list[int]] = [[] for _ in range(ids.shape[0])]
-        reasons = ["length"] * ids.shape[0]
-        active = list(range(ids.shape[0]))
-        next_pos = positions[:, -1] + 1
+        total = ids.shape[0] * s.n
+        rows: list[list[int]] = [[] for _ in range(total)]
+        reasons = ["length"] * total
+        active = list(range(total))
+        finished: set[int] = set()  # rows done but still in the batch
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                              past_key_values=cache, use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1, :]
+            if s.n > 1:  # the n samples of a prompt share its prefill
+                cache.batch_repeat_interleave(s.n)
+                logits = logits.repeat_interleave(s.n, dim=0)
+                mask = mask.repeat_interleave(s.n, dim=0)
+                positions = positions.repeat_interleave(s.n, dim=0)
+            next_pos = positions[:, -1] + 1
             for step in range(s.max_tokens):
-                tokens = _sample(out.logits[:, -1, :], s, gen).tolist()
+                tokens = _sample(logits, s, gen).tolist()
                 keep = []
                 for j, tok in enumerate(tokens):
                     r = active[j]
+                    if r in finished:
+                        continue
                     if tok in eos:
                         reasons[r] = "stop"
                         continue
@@ -150,19 +159,33 @@ class TransformersBackend:
                     keep.append(j)
                 if not keep or step == s.max_tokens - 1:
                     break
-                if len(keep) < len(active):
+                if len(keep) < len(active) and not _worth_pruning(len(keep), len(active)):
+                    # too few rows finished to pay for copying the cache: carry them along
+                    keep_rows = set(keep)
+                    tokens = [t if j in keep_rows else self.tokenizer.eos_token_id
+                              for j, t in enumerate(tokens)]
+                    done_rows = {active[j] for j in range(len(active)) if j not in keep_rows}
+                    finished |= done_rows
+                elif len(keep) < len(active):
                     sel = torch.tensor(keep, device=mask.device)
                     cache.batch_select_indices(sel)
                     mask, next_pos = mask[sel], next_pos[sel]
                     active = [active[j] for j in keep]
                     tokens = [tokens[j] for j in keep]
+                    finished.clear()
                 mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
                 step_ids = torch.tensor(tokens, device=mask.device).unsqueeze(1)
                 out = self.model(input_ids=step_ids, attention_mask=mask,
                                  position_ids=next_pos.unsqueeze(1), past_key_values=cache,
                                  use_cache=True)
+                logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
         return rows, reasons
+
+
+def _worth_pruning(kept: int, active: int) -> bool:
+    """Drop finished rows once a quarter of the batch (or 8 rows) is done."""
+    return active - kept >= max(1, min(8, active // 4))
 
 
 def _sample(logits, s: Sampling, gen):

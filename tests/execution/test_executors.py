@@ -49,7 +49,8 @@ def test_infinite_loop_times_out(executor):
 
 
 def test_a_failing_test_does_not_stop_the_others(executor):
-    tests = ["assert add(1, 1) == 3", "assert add(1, 2) == 3", "assert undefined_name", "assert add(2, 2) == 4"]
+    tests = ["assert add(1, 1) == 3", "assert add(1, 2) == 3", "assert undefined_name",
+             "assert add(2, 2) == 4"]
     [result] = executor.run([ExecJob(id="mixed", solution=ADD, tests=tests)])
     assert (result.status, result.tests_passed, result.tests_total) == ("failed", 2, 4)
 
@@ -62,8 +63,8 @@ def test_setup_runs_before_the_solution(executor):
 
 
 def test_output_is_captured_and_tailed(executor):
-    job = ExecJob(id="print", solution="import sys\nprint('hello')\nprint('oops', file=sys.stderr)\n"
-                  + ADD, tests=ADD_TESTS)
+    job = ExecJob(id="print", tests=ADD_TESTS,
+                  solution="import sys\nprint('hello')\nprint('oops', file=sys.stderr)\n" + ADD)
     [result] = executor.run([job])
     assert result.status == "passed"
     assert result.stdout_tail == "hello\n" and result.stderr_tail == "oops\n"
@@ -76,8 +77,8 @@ def test_no_tests_is_not_a_pass(executor):
 
 def test_batch_keeps_order_and_ids(executor):
     before = set(descendants())
-    jobs = [ExecJob(id=f"j{i}", solution=ADD, tests=[f"assert add({i}, 1) == {i + 1 - (i % 3 == 0)}"])
-            for i in range(12)]
+    jobs = [ExecJob(id=f"j{i}", solution=ADD,
+                    tests=[f"assert add({i}, 1) == {i + 1 - (i % 3 == 0)}"]) for i in range(12)]
     results = executor.run(jobs)
     assert [r.id for r in results] == [j.id for j in jobs]
     assert [r.status for r in results] == ["failed" if i % 3 == 0 else "passed" for i in range(12)]
@@ -141,3 +142,14 @@ def test_honest_objects_from_the_stdlib_still_compare(executor):
              "assert count('') != {'a': 1}", "assert OrderedDict(a=1) == {'a': 1}"]
     [result] = executor.run([ExecJob(id="honest", solution=solution, tests=tests)])
     assert (result.status, result.tests_passed) == ("passed", 4), result.error
+
+
+def test_a_sandbox_killed_under_a_batch_blames_only_its_killer(executor):
+    killer = ExecJob(id="killer", tests=ADD_TESTS,
+                     solution="import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + ADD)
+    jobs = [ordinary_job(f"ok{i}") for i in range(40)]
+    jobs[15] = killer
+    results = executor.run(jobs)
+    assert [r.id for r in results] == [j.id for j in jobs]
+    assert results[15].status == "crashed"
+    assert all(r.status == "passed" for i, r in enumerate(results) if i != 15)

@@ -32,8 +32,9 @@ def executor_name(request) -> str:
 
 def test_exec_prints_one_json_result(tmp_path, executor_name):
     (tmp_path / "sol.py").write_text("def add(a, b):\n    return a + b\n")
-    (tmp_path / "tests.py").write_text("import math\nassert add(1, 2) == 3\nassert add(\n    2, 2) == 4\n"
-                                       "assert math.isclose(add(0.1, 0.2), 0.3)\nassert add(0, 0) == 1\n")
+    (tmp_path / "tests.py").write_text(
+        "import math\nassert add(1, 2) == 3\nassert add(\n    2, 2) == 4\n"
+        "assert math.isclose(add(0.1, 0.2), 0.3)\nassert add(0, 0) == 1\n")
     result = invoke("exec", "--solution", str(tmp_path / "sol.py"), "--tests",
                     str(tmp_path / "tests.py"), "--executor", executor_name, "--timeout", "5",
                     "--json")
@@ -81,7 +82,7 @@ def _mbpp_rows(broken: bool) -> list[dict]:
     for line in MBPP.read_text().splitlines():
         task = json.loads(line)
         # MBPP's test_setup_code builds fixtures from the solution's classes: it runs after it.
-        code = task["code"].replace("\r\n", "\n") + "\n" + task["test_setup_code"].replace("\r\n", "\n")
+        code = f"{task['code']}\n{task['test_setup_code']}".replace("\r\n", "\n")
         if broken:  # every top-level function now raises
             code += "".join(f"\ndef {name}(*args, **kwargs):\n    raise RuntimeError('broken')\n"
                             for name in re.findall(r"^def\s+(\w+)\s*\(", task["code"], re.M))
@@ -89,7 +90,8 @@ def _mbpp_rows(broken: bool) -> list[dict]:
     return rows
 
 
-@pytest.mark.skipif(not MBPP.exists(), reason=f"{MBPP} is not here (shared/ is beside the repo in CI)")
+@pytest.mark.skipif(not MBPP.exists(),
+                    reason=f"{MBPP} is not here (shared/ is beside the repo in CI)")
 def test_exec_batch_on_mbpp_reference_and_broken_solutions(tmp_path):
     from genetic_instruct.execution import ExecutorUnavailable, make_executor
     try:
