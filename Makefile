@@ -27,11 +27,17 @@ install-dev: $(VENV)/.installed-dev
 sandbox: install
 	bash scripts/prepare-sandbox.sh
 
-demo: install
-	$(BIN)/genetic-instruct evolve --config configs/quickstart.yaml --out runs/demo --resume-or-new
+# Evolves on the embedded model; `--resume` continues (or reports) an earlier demo run.
+demo: install sandbox
+	$(BIN)/genetic-instruct evolve --config configs/quickstart.yaml --out runs/demo --resume
+	$(BIN)/genetic-instruct verify runs/demo/dataset.jsonl
 
 test: install-dev sandbox
 	$(BIN)/python -m pytest -q -ra
+
+bench: install
+	$(BIN)/python benchmarks/llm_batching.py --sweep
+	$(BIN)/genetic-instruct sandbox bench
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

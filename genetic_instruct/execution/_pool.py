@@ -346,8 +346,13 @@ class RunnerPool:
         self._threads.shutdown(wait=True)
         with self._lock:
             runners, self._runners = list(self._runners), set()
-        for runner in runners:
-            self._retirer.submit(runner.close)
+        # Plain threads, not the retirer: at interpreter exit (atexit), concurrent.futures
+        # no longer accepts work, and the sandboxes must still be closed.
+        closers = [threading.Thread(target=runner.close) for runner in runners]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join()
         self._retirer.shutdown(wait=True)
 
 

@@ -153,3 +153,32 @@ def test_a_sandbox_killed_under_a_batch_blames_only_its_killer(executor):
     assert [r.id for r in results] == [j.id for j in jobs]
     assert results[15].status == "crashed"
     assert all(r.status == "passed" for i, r in enumerate(results) if i != 15)
+
+
+def test_interpreter_exit_cleans_up_an_executor_never_closed(executor):
+    import json
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    script = ("import json, sys\nfrom genetic_instruct.execution import make_executor, ExecJob\n"
+              f"ex = make_executor({executor.name!r}, workers=2, "
+              f"**({{'acknowledge_unsafe': True}} if {executor.name!r} == 'local' else {{}}))\n"
+              "ex.run([ExecJob(id='a', solution='x = 1', tests=['assert x == 1'])])\n"
+              "import os\n"
+              "print(json.dumps({'pids': [r.proc.pid for r in ex.pool._runners],\n"
+              "                  'owner': getattr(ex, 'owner', ''), 'pid': os.getpid()}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    left = json.loads(done.stdout.splitlines()[-1])
+    time.sleep(0.5)
+    assert [p for p in left["pids"] if Path(f"/proc/{p}").exists()] == []
+    if executor.name == "docker":
+        from genetic_instruct.execution.docker import OWNER_LABEL, _docker
+        listed = _docker("ps", "-aq", "--filter", f"label={OWNER_LABEL}={left['owner']}")
+        assert listed.stdout.split() == []
+    for controller in ("pids", "memory"):  # bwrap's cgroups, where it could make them
+        base = Path("/sys/fs/cgroup", controller)
+        if base.exists():
+            assert not list(base.rglob(f"genetic-instruct-{left['pid']}-*"))
