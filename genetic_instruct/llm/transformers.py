@@ -7,6 +7,7 @@ folder. The Hub is never contacted (``local_files_only``).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import time
 from collections import defaultdict
@@ -53,6 +54,9 @@ class TransformersBackend:
             path, dtype=getattr(torch, dtype), local_files_only=True
         ).to(device)
         self.model.eval()
+        # transformers renamed `past_key_values` to `cache` (5.2x); take what this one has
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self.stats = {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
 
     def prompt_text(self, req: ChatRequest) -> str:
@@ -134,7 +138,7 @@ class TransformersBackend:
         finished: set[int] = set()  # rows done but still in the batch
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+                             **{self._cache_arg: cache}, use_cache=True, logits_to_keep=1)
             logits = out.logits[:, -1, :]
             if s.n > 1:  # the n samples of a prompt share its prefill
                 cache.batch_repeat_interleave(s.n)
@@ -176,8 +180,8 @@ class TransformersBackend:
                 mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
                 step_ids = torch.tensor(tokens, device=mask.device).unsqueeze(1)
                 out = self.model(input_ids=step_ids, attention_mask=mask,
-                                 position_ids=next_pos.unsqueeze(1), past_key_values=cache,
-                                 use_cache=True)
+                                 position_ids=next_pos.unsqueeze(1),
+                                 **{self._cache_arg: cache}, use_cache=True)
                 logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
         return rows, reasons
