@@ -59,3 +59,18 @@ def test_dequantized_cache_is_reused(backend):
 
     assert ensure_dequantized() == cache_dir()
     assert (cache_dir() / "model.safetensors").is_file()
+
+
+def test_generate_path_keeps_the_contract(backend):
+    """decode='generate' (the GPU default) answers like the own loop: order, n, stop, prefill."""
+    backend.decode = "generate"
+    try:
+        req = chat("Count from 1 to 20, one number per line.", temperature=0.7, n=2, seed=3,
+                   stop=["5"], max_tokens=40)
+        req.prefill = "1\n"
+        [comp] = backend.generate([req, ])
+        assert len(comp.texts) == 2 and len(comp.finish_reasons) == 2
+        assert all(t.startswith("1\n") and "5" not in t for t in comp.texts)
+        assert comp.completion_tokens > 0
+    finally:
+        backend.decode = "own"
