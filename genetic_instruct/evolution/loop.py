@@ -131,12 +131,14 @@ class Evolution:
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
         by_id = {s.id: s for s in self.seeds}
+        self.seen = {normalize(s.instruction): s.id for s in self.seeds}
         for c in candidates:
             if c.status == ACCEPTED:
                 by_id[c.id] = c
                 self.corpus.append(c)
+            if c.instruction and not (c.reason or "").startswith(("instruction:", "duplicate:")):
+                self.seen.setdefault(normalize(c.instruction), c.id)  # as instruct() had it
         self.colonies = [[by_id[i] for i in col] for col in state["colonies"]]
-        self.seen = {normalize(ind.instruction): ind.id for ind in by_id.values()}
         self.logbook = list(state["logbook"])
         self.tokens.update({k: dict(v) for k, v in state.get("tokens", {}).items()})
         self.llm_seconds = state.get("llm_seconds", 0.0)
