@@ -286,8 +286,7 @@ class Evolution:
 
 def _reason_kind(reason: str) -> str:
     """Group reasons: drop the details after the first '(' and names of functions."""
-    kind = reason.split("(")[0].strip()
-    return re.sub(r"\b\w+\(\)", "f()", kind)
+    return re.sub(r"\b\w+\(\)", "f()", reason).split("(")[0].strip()
 
 
 def _call_generate(backend: Backend, reqs: list[ChatRequest], tick) -> list:
