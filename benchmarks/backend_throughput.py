@@ -64,7 +64,8 @@ def hf_generate(backend: TransformersBackend, reqs: list[ChatRequest], new_token
     import torch
 
     texts = [backend.prompt_text(r) for r in reqs]
-    enc = backend.tokenizer(texts, return_tensors="pt", padding=True).to(backend.device)
+    enc = backend.tokenizer(texts, return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(backend.device)
     t0 = time.perf_counter()
     with torch.inference_mode():
         out = backend.model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens,

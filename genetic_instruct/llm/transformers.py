@@ -109,7 +109,9 @@ class TransformersBackend:
         import torch
 
         t0 = time.perf_counter()
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
+        # the chat template already holds the special tokens: add none twice
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True,
+                             add_special_tokens=False).to(self.device)
         seeds = [requests[i].sampling.seed for i in idx]
         gen = torch.Generator(device=self.device)
         digest = hashlib.sha256(repr(seeds).encode()).digest()
