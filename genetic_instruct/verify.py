@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .execution.base import ExecJob, Executor
+from .execution.base import Executor
+from .fitness.base import evaluate
+from .fitness.execution import ExecutionFitness
 from .fitness.syntax import SyntaxFitness
-from .individual import Individual
+from .individual import REJECTED, Individual
 
 
 @dataclass
@@ -35,19 +37,10 @@ def read_dataset(path: Path) -> list[dict]:
 
 def verify_rows(rows: list[dict], executor: Executor, timeout_s: float = 10.0,
                 min_asserts: int = 3) -> list[RowVerdict]:
-    syntax = SyntaxFitness(min_asserts=min_asserts)
-    verdicts: list[RowVerdict] = []
-    jobs = []
-    for row in rows:
-        ind = Individual(id=row["id"], instruction=row["instruction"],
-                         entry_point=row["entry_point"], solution=row["solution"],
-                         tests=list(row["tests"]))
-        problem = syntax.problem(ind)
-        verdicts.append(RowVerdict(ind.id, problem is None, problem or ""))
-        jobs.append(ExecJob(id=ind.id, solution=ind.solution, tests=ind.tests,
-                            timeout_s=timeout_s))
-    for verdict, res in zip(verdicts, executor.run(jobs)):
-        if verdict.ok and not res.passed:
-            verdict.ok = False
-            verdict.reason = f"{res.status} ({res.tests_passed}/{res.tests_total} asserts passed)"
-    return verdicts
+    """The loop's own gates, again: ``syntax``, then ``execution`` in the sandbox."""
+    individuals = [Individual(id=row["id"], instruction=row["instruction"],
+                              entry_point=row["entry_point"], solution=row["solution"],
+                              tests=list(row["tests"])) for row in rows]
+    evaluate(individuals, [SyntaxFitness(min_asserts=min_asserts),
+                           ExecutionFitness(executor, timeout_s=timeout_s)])
+    return [RowVerdict(ind.id, ind.status != REJECTED, ind.reason or "") for ind in individuals]

@@ -118,3 +118,21 @@ def test_kill_9_then_resume_loses_nothing(root, tmp_path, fake_overrides):
     assert set(before) <= set(after)
     assert len(after) == len(set(after))
     assert len(list((out / "checkpoints").glob("gen-*.json"))) == 12
+
+
+def test_verify_reruns_the_gates(root, tmp_path, fake_overrides):
+    out = tmp_path / "run"
+    run_cli("evolve", "--config", str(root / "configs/quickstart.yaml"), "--out", str(out),
+            *sets(fake_overrides + ["evolution.max_generations=1"]), check=True)
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text().splitlines()]
+    good = run_cli("verify", str(out / "dataset.jsonl"), "--executor", "local")
+    assert good.returncode == 0 and f"{len(rows)} passed, 0 failed" in good.stdout
+    ep = rows[0]["entry_point"]
+    rows[0]["tests"][0] = f"assert {ep}(1) == -12345"
+    rows[1]["tests"] = rows[1]["tests"][:1]
+    bad_path = tmp_path / "bad.jsonl"
+    bad_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bad = run_cli("verify", str(bad_path), "--executor", "local")
+    assert bad.returncode == 1
+    assert f"FAIL {rows[0]['id']}: execution: failed" in bad.stdout
+    assert f"FAIL {rows[1]['id']}: syntax: 1 distinct asserts" in bad.stdout
