@@ -74,6 +74,9 @@ class TransformersBackend:
         # transformers renamed `past_key_values` to `cache` (5.2x); take what this one has
         params = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        cfg_eos = self.model.generation_config.eos_token_id
+        self.eos_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        self.eos_ids |= set(cfg_eos if isinstance(cfg_eos, list) else [cfg_eos]) - {None}
         self.stats = {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
 
     def prompt_text(self, req: ChatRequest) -> str:
@@ -151,7 +154,7 @@ class TransformersBackend:
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        eos = self.eos_ids
         rows, reasons = [], []
         for row in new:
             end = next((i for i, t in enumerate(row) if t in eos), None)
@@ -172,9 +175,7 @@ class TransformersBackend:
         ids, mask = enc["input_ids"], enc["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        cfg_eos = self.model.generation_config.eos_token_id
-        eos |= set(cfg_eos if isinstance(cfg_eos, list) else [cfg_eos]) - {None}
+        eos = self.eos_ids
         total = ids.shape[0] * s.n
         rows: list[list[int]] = [[] for _ in range(total)]
         reasons = ["length"] * total
