@@ -59,7 +59,10 @@ class BackendConfig(_Strict):
 
 
 class RoleConfig(_Strict):
-    backend: str = "default"
+    """Sampling for one role. ``backend`` names an entry of ``backends:``; left out, it is
+    ``default`` where there is one, else the only backend, else the instructor's."""
+
+    backend: str | None = None
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=256, ge=1)
@@ -100,6 +103,14 @@ class ExecutionConfig(_Strict):
     memory_mb: int = Field(default=512, ge=16)
 
 
+class CacheConfig(_Strict):
+    """The response cache: on by default, in the run directory unless ``path`` is given
+    (a path several runs share; relative paths are relative to the run directory)."""
+
+    enabled: bool = True
+    path: str | None = None
+
+
 class RunConfig(_Strict):
     seed: int = 0
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
@@ -110,6 +121,7 @@ class RunConfig(_Strict):
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _roles_name_backends(self) -> RunConfig:
@@ -118,6 +130,8 @@ class RunConfig(_Strict):
                 raise ValueError(f"roles.{role}: unknown role{_did_you_mean(role, ROLES)}")
         for role in ROLES:
             rc = self.roles.setdefault(role, RoleConfig())
+            if rc.backend is None:
+                rc.backend = self._default_backend()
             if rc.backend not in self.backends:
                 raise ValueError(
                     f"roles.{role}.backend: no backend named {rc.backend!r} under backends:"
@@ -125,9 +139,19 @@ class RunConfig(_Strict):
                 )
         return self
 
+    def _default_backend(self) -> str:
+        if "default" in self.backends or not self.backends:
+            return "default"
+        if len(self.backends) == 1:
+            return next(iter(self.backends))
+        instructor = self.roles.get("instructor")
+        if instructor is not None and instructor.backend:
+            return instructor.backend
+        return "default"
+
     def fingerprint(self) -> str:
-        """A hash of everything that changes what a run produces."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A hash of everything that changes what a run produces (the cache does not)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"cache"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

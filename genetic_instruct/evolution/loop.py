@@ -102,7 +102,9 @@ class Evolution:
         self.corpus: list[Individual] = []
         self.seen: dict[str, str] = {}
         self.logbook: list[dict[str, Any]] = []
-        self.tokens: dict[str, dict[str, int]] = defaultdict(lambda: {"in": 0, "out": 0})
+        # per role: calls, cache hits, and the tokens paid for (cache hits cost none)
+        self.tokens: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"calls": 0, "cached": 0, "in": 0, "out": 0})
         self.llm_seconds = 0.0
         self.generation = 0
 
@@ -191,9 +193,13 @@ class Evolution:
             self.llm_seconds += time.perf_counter() - t0
             for i, comp in zip(idx, comps):
                 texts[i] = comp.texts or [""]
-                role = items[i][0]
-                self.tokens[role]["in"] += comp.prompt_tokens
-                self.tokens[role]["out"] += comp.completion_tokens
+                count = self.tokens[items[i][0]]
+                count["calls"] = count.get("calls", 0) + 1
+                if getattr(comp, "cached", False):  # replayed: nothing paid
+                    count["cached"] = count.get("cached", 0) + 1
+                else:
+                    count["in"] += comp.prompt_tokens
+                    count["out"] += comp.completion_tokens
         return texts
 
     def instruct(self, children: list[tuple[Individual, ChatRequest]]) -> None:

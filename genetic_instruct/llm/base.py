@@ -40,15 +40,27 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reasons: list[str] = field(default_factory=list)
+    cached: bool = False  # replayed from the response cache: nothing was paid for it
 
     @property
     def text(self) -> str:
         return self.texts[0] if self.texts else ""
 
 
+class BackendError(RuntimeError):
+    """A backend failed in a way the user must fix (message is one line, says what to do)."""
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """Generates completions. Implementations batch internally."""
+    """Generates completions. Implementations batch internally.
+
+    ``generate`` may also accept two keyword arguments, which callers pass only when the
+    signature has them: ``progress(n)``, called as ``n`` more requests finish, and
+    ``on_done(i, completion)``, called as soon as request ``i`` is answered (the response
+    cache commits it then, so a crash loses nothing already paid for). ``identity`` (a
+    string, optional) names what makes the answers differ: type, model, endpoint.
+    """
 
     name: str
 

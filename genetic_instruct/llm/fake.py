@@ -70,9 +70,13 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, model: str = "fake", script: dict[str, list[Answer] | Answer] | None = None,
-                 delay_s: float = 0.0, **_: object):
+                 delay_s: float = 0.0, fail_after: int | None = None, **_: object):
+        """``fail_after``: raise after answering that many requests in all (a crash in the
+        middle of a batch, for resume tests)."""
         self.model_name = model
         self.delay_s = delay_s
+        self.fail_after = fail_after
+        self.answered = 0
         self.script = script or {}
         self._turn: dict[str, int] = {}
         self.calls: list[list[ChatRequest]] = []
@@ -89,12 +93,15 @@ class FakeBackend:
         item = entry[i % len(entry)]
         return item(req, k) if callable(item) else item
 
-    def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+    def generate(self, requests: list[ChatRequest], progress=None,
+                 on_done=None) -> list[Completion]:
         self.calls.append(list(requests))
         if self.delay_s:
             time.sleep(self.delay_s)
         out = []
-        for req in requests:
+        for i, req in enumerate(requests):
+            if self.fail_after is not None and self.answered >= self.fail_after:
+                raise RuntimeError(f"fake backend: induced failure after {self.answered}")
             texts = []
             for k in range(req.sampling.n):
                 text = self._answer(req, k)
@@ -110,5 +117,10 @@ class FakeBackend:
             )
             self.stats["prompt_tokens"] += comp.prompt_tokens
             self.stats["completion_tokens"] += comp.completion_tokens
+            self.answered += 1
             out.append(comp)
+            if on_done:
+                on_done(i, comp)
+            if progress:
+                progress(1)
         return out
