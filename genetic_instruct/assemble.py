@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 
 from .config import RunConfig
 from .execution import make_executor
@@ -21,20 +23,51 @@ def check_names(cfg: RunConfig) -> None:
         fitness_functions.get(name)
 
 
-def make_backends(cfg: RunConfig) -> dict[str, Backend]:
-    """One instance per distinct backend config; roles naming the same one share it."""
-    used = {cfg.roles[r].backend for r in cfg.roles}
+LOOP_ROLES = ("instructor", "coder", "test_writer")
+
+
+def roles_in_use(cfg: RunConfig) -> list[str]:
+    """The loop's roles, plus those the configured fitness functions ask for (``roles``)."""
+    roles = list(LOOP_ROLES)
+    for name in cfg.fitness.functions:
+        for role in getattr(fitness_functions.get(name), "roles", ()):
+            if role not in roles:
+                roles.append(role)
+    return roles
+
+
+def cache_path(cfg: RunConfig, run_dir: str | Path) -> Path | None:
+    """Where this run's response cache lives, or None when it is off."""
+    if not cfg.cache.enabled:
+        return None
+    path = Path(cfg.cache.path) if cfg.cache.path else Path("cache.sqlite")
+    return path if path.is_absolute() else Path(run_dir) / path
+
+
+def make_backends(cfg: RunConfig, cache: Path | None = None) -> dict[str, Backend]:
+    """One instance per distinct backend config; roles naming the same one share it.
+
+    With ``cache`` (a SQLite file), every backend answers from it what it holds.
+    """
+    used = {cfg.roles[r].backend for r in roles_in_use(cfg)}
     made: dict[tuple, Backend] = {}
     out: dict[str, Backend] = {}
     for name in sorted(used):
         bc = cfg.backends[name]
+        # options may nest (vllm's engine_args): compare them as canonical JSON
         key = (bc.type, bc.model, bc.device, bc.dtype, bc.batch_size,
-               tuple(sorted(bc.options.items(), key=str)))
+               json.dumps(bc.options, sort_keys=True, default=str))
         if key not in made:
             cls = backend_registry.get(bc.type)
             made[key] = cls(model=bc.model, device=bc.device, dtype=bc.dtype,
                             batch_size=bc.batch_size, **bc.options)
         out[name] = made[key]
+    if cache is not None:
+        from .llm.cache import CachedBackend, ResponseCache
+
+        store = ResponseCache(cache)
+        wrapped = {id(b): CachedBackend(b, store) for b in made.values()}
+        out = {name: wrapped[id(b)] for name, b in out.items()}
     return out
 
 

@@ -58,6 +58,8 @@ backends = Registry(
     {
         "transformers": "genetic_instruct.llm.transformers:TransformersBackend",
         "fake": "genetic_instruct.llm.fake:FakeBackend",
+        "vllm": "genetic_instruct.llm.vllm:VLLMBackend",
+        "openai": "genetic_instruct.llm.openai:OpenAIBackend",
     },
 )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
 import time
 from collections import defaultdict
 
@@ -38,7 +37,6 @@ class TransformersBackend:
     ):
         """``random_init`` builds the model from the folder's config with random weights
         (benchmarks on a machine that has the architecture but not the weights)."""
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
