@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 from pathlib import Path
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .execution import make_executor
 from .execution.base import Executor
 from .fitness.base import FitnessFunction
@@ -19,8 +20,8 @@ def check_names(cfg: RunConfig) -> None:
     """Fail fast (before any model loads) on unknown backend or fitness names."""
     for bc in cfg.backends.values():
         backend_registry.get(bc.type)
-    for name in cfg.fitness.functions:
-        fitness_functions.get(name)
+    for spec in cfg.fitness.functions:
+        check_options(spec, fitness_functions.get(spec.name))
 
 
 LOOP_ROLES = ("instructor", "coder", "test_writer")
@@ -29,7 +30,7 @@ LOOP_ROLES = ("instructor", "coder", "test_writer")
 def roles_in_use(cfg: RunConfig) -> list[str]:
     """The loop's roles, plus those the configured fitness functions ask for (``roles``)."""
     roles = list(LOOP_ROLES)
-    for name in cfg.fitness.functions:
+    for name in cfg.fitness.names():
         for role in getattr(fitness_functions.get(name), "roles", ()):
             if role not in roles:
                 roles.append(role)
@@ -72,7 +73,8 @@ def make_backends(cfg: RunConfig, cache: Path | None = None) -> dict[str, Backen
 
 
 def needs_executor(cfg: RunConfig) -> bool:
-    return "execution" in cfg.fitness.functions
+    return any(getattr(fitness_functions.get(n), "needs_executor", n == "execution")
+               for n in cfg.fitness.names())
 
 
 def executor_from_config(cfg: RunConfig) -> Executor:
@@ -83,13 +85,60 @@ def executor_from_config(cfg: RunConfig) -> Executor:
     return make_executor(ex.executor, **options)
 
 
-def make_fitness(cfg: RunConfig, executor: Executor | None) -> list[FitnessFunction]:
-    shared = {"min_asserts": cfg.fitness.min_asserts, "executor": executor,
-              "timeout_s": cfg.execution.timeout_s}
+def make_fitness(cfg: RunConfig, executor: Executor | None,
+                 backends: dict[str, Backend] | None = None) -> list[FitnessFunction]:
+    """The configured functions, in order, each with its spec (gate, floor) applied.
+
+    A function receives, where its constructor names them: ``min_asserts``, ``executor``,
+    ``timeout_s``, ``seed``, ``llms`` and ``role_configs`` (for its ``roles``), and the
+    spec's ``options``; an option it does not take is a ConfigError.
+    """
+    backends = backends or {}
     out = []
-    for name in cfg.fitness.functions:
-        cls = fitness_functions.get(name)
-        params = inspect.signature(cls).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        out.append(cls(**{k: v for k, v in shared.items() if takes_any or k in params}))
+    for spec in cfg.fitness.functions:
+        cls = fitness_functions.get(spec.name)
+        roles = tuple(getattr(cls, "roles", ()))
+        shared = {"min_asserts": cfg.fitness.min_asserts, "executor": executor,
+                  "timeout_s": cfg.execution.timeout_s, "seed": cfg.seed,
+                  "llms": {r: backends.get(cfg.roles[r].backend) for r in roles},
+                  "role_configs": {r: cfg.roles[r] for r in roles}}
+        named, takes_any = check_options(spec, cls)
+        kwargs = {k: v for k, v in shared.items() if takes_any or k in named}
+        try:
+            fn = cls(**kwargs, **spec.options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"fitness.functions.{spec.name}: {exc}") from None
+        if spec.gate is not None:
+            fn.gate = spec.gate
+        if spec.min_value is not None:
+            fn.min_value = spec.min_value
+        out.append(fn)
     return out
+
+
+SHARED = ("min_asserts", "executor", "timeout_s", "seed", "llms", "role_configs")
+
+
+def check_options(spec, cls) -> tuple[set[str], bool]:
+    """The constructor's named parameters (and whether it takes ``**kwargs``); a ConfigError
+    for an option it does not name."""
+    params = inspect.signature(cls).parameters
+    named = {k for k, p in params.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for key in spec.options:
+        if key not in named or key in SHARED:
+            known = sorted(named - set(SHARED))
+            raise ConfigError(
+                f"fitness.functions.{spec.name}.options.{key}: not an option of "
+                f"{spec.name!r}{_hint(key, known)}; its options: {', '.join(known) or 'none'}")
+    return named, takes_any
+
+
+def fitness_weights(cfg: RunConfig) -> dict[str, float]:
+    return {spec.name: spec.weight for spec in cfg.fitness.functions if spec.weight > 0}
+
+
+def _hint(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

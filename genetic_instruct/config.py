@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 ROLES = ("instructor", "coder", "test_writer", "judge")
 HEURISTICS = (
@@ -75,10 +76,12 @@ class EvolutionConfig(_Strict):
     mutation_prob: float = Field(default=0.5, ge=0.0, le=1.0)
     crossover_k: int = Field(default=3, ge=1)
     heuristics: list[str] = Field(default_factory=lambda: list(HEURISTICS))
-    selection: Literal["random", "tournament"] = "random"
+    selection: Literal["random", "tournament", "nsga2"] = "random"
     tournament_size: int = Field(default=3, ge=1)
     max_generations: int = Field(default=10, ge=1)
     target_size: int = Field(default=100, ge=1)
+    # a bandit over crossover and the mutation heuristics, rewarded by acceptance
+    adaptive: Literal["off", "ucb1", "thompson"] = "off"
 
     @model_validator(mode="after")
     def _known_heuristics(self) -> EvolutionConfig:
@@ -90,10 +93,49 @@ class EvolutionConfig(_Strict):
         return self
 
 
+class FunctionSpec(_Strict):
+    """One fitness function of a run. A bare name in YAML means all defaults.
+
+    ``gate``: reject a candidate the function fails (None: the function's own default);
+    ``min_value``: also reject below this value; ``weight``: its share of the combined
+    fitness (0 leaves it out); ``objective``: one of NSGA-II's objectives (None: when it
+    is weighted and not a pure gate); ``options``: passed to the function.
+    """
+
+    name: str
+    weight: float = Field(default=1.0, ge=0.0)
+    gate: bool | None = None
+    min_value: float | None = Field(default=None, ge=0.0, le=1.0)
+    objective: bool | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class FitnessConfig(_Strict):
-    functions: list[str] = Field(default_factory=lambda: ["syntax", "execution"])
+    functions: list[FunctionSpec] = Field(
+        default_factory=lambda: [FunctionSpec(name="syntax"), FunctionSpec(name="execution")])
     min_asserts: int = Field(default=3, ge=1)
     max_asserts: int = Field(default=8, ge=1)
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _names_are_specs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FitnessConfig:
+        names = [f.name for f in self.functions]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"functions: {name!r} is listed twice")
+        return self
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.functions]
+
+    def spec(self, name: str) -> FunctionSpec | None:
+        return next((f for f in self.functions if f.name == name), None)
 
 
 class ExecutionConfig(_Strict):

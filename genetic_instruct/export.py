@@ -29,6 +29,9 @@ def sft_row(ind: Individual) -> dict[str, Any]:
         "tests": list(ind.tests),
         "entry_point": ind.entry_point,
         "fitness": {name: rec.value for name, rec in ind.fitness.items()},
+        "fitness_detail": {name: {"passed": rec.passed, **rec.detail}
+                           for name, rec in ind.fitness.items()},
+        "score": ind.value,
         "lineage": {
             "parents": list(ind.lineage.parents),
             "operator": ind.lineage.operator,
@@ -52,8 +55,10 @@ def write_rows(rows: list[dict[str, Any]], out: Path, fmt: str) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([dict(r, lineage=json.dumps(r["lineage"]),
-                                           fitness=json.dumps(r["fitness"])) for r in rows])
+        nested = ("lineage", "fitness", "fitness_detail")  # free-form dicts: JSON strings
+        table = pa.Table.from_pylist([
+            dict(r, **{k: json.dumps(r[k], ensure_ascii=False) for k in nested if k in r})
+            for r in rows])
         pq.write_table(table, tmp)
     tmp.replace(out)
     return out

@@ -51,6 +51,7 @@ class Individual:
     status: str = PENDING
     reason: str | None = None
     raw: dict[str, str] = field(default_factory=dict)
+    value: float | None = None  # the combined fitness: weighted mean of the functions' values
 
     @property
     def fitness_valid(self) -> bool:
@@ -59,7 +60,9 @@ class Individual:
 
     @property
     def score(self) -> float:
-        """Mean of the fitness values (0 when none)."""
+        """The combined fitness where set, else the mean of the values (0 when none)."""
+        if self.value is not None:
+            return self.value
         if not self.fitness:
             return 0.0
         return sum(r.value for r in self.fitness.values()) / len(self.fitness)

@@ -34,12 +34,13 @@ from typing import Any, Callable, Protocol
 from deap import base
 
 from ..config import RunConfig
-from ..fitness.base import FitnessFunction, evaluate
+from ..fitness.base import FitnessFunction, combine, evaluate
 from ..individual import ACCEPTED, PENDING, Individual, Lineage, make_id
 from ..llm.base import Backend, ChatRequest
 from ..store import RunStore
+from .adaptive import CROSSOVER, OperatorBandit, arms_for
 from . import operators as ops
-from .selection import select_random, select_tournament
+from .selection import select_nsga2, select_random, select_tournament
 
 
 class Reporter(Protocol):
@@ -90,14 +91,23 @@ class Evolution:
         self.reporter = reporter
         self.rng = random.Random(cfg.seed)
         self.toolbox = base.Toolbox()
+        self.weights = {f.name: f.weight for f in cfg.fitness.functions if f.weight > 0}
+        self.objectives = [f.name for f in cfg.fitness.functions
+                           if f.objective or (f.objective is None and f.weight > 0)]
         if self.evo.selection == "tournament":
             self.toolbox.register("select", select_tournament, rng=self.rng,
                                   size=self.evo.tournament_size)
+        elif self.evo.selection == "nsga2":
+            self.toolbox.register("select", select_nsga2, rng=self.rng,
+                                  objectives=self.objectives,
+                                  size=max(2, self.evo.tournament_size))
         else:
             self.toolbox.register("select", select_random, rng=self.rng)
         self.toolbox.register("mutate", self.mutate)
         self.toolbox.register("mate", self.crossover)
         self.toolbox.register("evaluate", evaluate, functions=fitness)
+        self.bandit = (OperatorBandit(arms_for(self.evo.heuristics), self.evo.adaptive, self.rng)
+                       if self.evo.adaptive != "off" else None)
         self.colonies: list[list[Individual]] = []
         self.corpus: list[Individual] = []
         self.seen: dict[str, str] = {}
@@ -127,6 +137,7 @@ class Evolution:
             "logbook": self.logbook,
             "tokens": dict(self.tokens),
             "llm_seconds": self.llm_seconds,
+            "bandit": self.bandit.state() if self.bandit else None,
         }
 
     def restore(self, state: dict[str, Any], candidates: list[Individual]) -> None:
@@ -144,11 +155,14 @@ class Evolution:
         self.logbook = list(state["logbook"])
         self.tokens.update({k: dict(v) for k, v in state.get("tokens", {}).items()})
         self.llm_seconds = state.get("llm_seconds", 0.0)
+        if self.bandit and state.get("bandit"):
+            self.bandit.restore(state["bandit"])
         self.generation = state["generation"] + 1
 
     # -- operators -------------------------------------------------------------------------
-    def mutate(self, parent: Individual, child: Individual) -> ChatRequest:
-        heuristic = self.rng.choice(self.evo.heuristics)
+    def mutate(self, parent: Individual, child: Individual,
+               heuristic: str | None = None) -> ChatRequest:
+        heuristic = heuristic or self.rng.choice(self.evo.heuristics)
         child.lineage.operator, child.lineage.heuristic = "mutation", heuristic
         child.lineage.parents = [parent.id]
         return ops.mutation_request(parent, heuristic, self.sampling("instructor", child))
@@ -169,13 +183,24 @@ class Evolution:
                 child = Individual(
                     id=make_id(self.cfg.seed, self.generation, c, j), instruction="",
                     lineage=Lineage(generation=self.generation, colony=c))
-                if self.rng.random() < self.evo.mutation_prob or len(colony) < 2:
+                arm = self.choose_operator(len(colony))
+                if arm != CROSSOVER:
                     [parent] = self.toolbox.select(colony, 1)
-                    out.append((child, self.toolbox.mutate(parent, child)))
+                    heuristic = arm.partition(":")[2] or None
+                    out.append((child, self.toolbox.mutate(parent, child, heuristic)))
                 else:
                     parents = self.toolbox.select(colony, self.evo.crossover_k)
                     out.append((child, self.toolbox.mate(parents, child)))
         return out
+
+    def choose_operator(self, colony_size: int) -> str:
+        """"crossover", "mutation:<heuristic>", or "mutation" (heuristic drawn later)."""
+        if self.bandit is None:
+            if self.rng.random() < self.evo.mutation_prob or colony_size < 2:
+                return "mutation"
+            return CROSSOVER
+        allowed = [a for a in self.bandit.arms if a != CROSSOVER or colony_size >= 2]
+        return self.bandit.choose(allowed)
 
     # -- LLM phases ------------------------------------------------------------------------
     def generate(self, phase: str, items: list[tuple[str, ChatRequest]]) -> list[list[str]]:
@@ -238,12 +263,19 @@ class Evolution:
         self.instruct(pairs)
         self.answer(children)
         tick = self.reporter.phase("evaluate", len(children)) if self.reporter else None
+        population = [ind for col in self.colonies for ind in col]
+        for fn in self.fitness:  # population-aware functions (novelty) see who is there
+            if hasattr(fn, "observe"):
+                fn.observe(population)
         self.toolbox.evaluate(children)
         if tick:
             tick(len(children))
         for c in children:
             if c.status == PENDING:
                 c.status = ACCEPTED
+            c.value = combine(c, self.weights)
+            if self.bandit:
+                self.bandit.update(_arm(c), 1.0 if c.status == ACCEPTED else 0.0)
         accepted = [c for c in children if c.status == ACCEPTED]
         self.corpus.extend(accepted)
         population = [ind for col in self.colonies for ind in col] + accepted
@@ -256,15 +288,20 @@ class Evolution:
 
     def record(self, children: list[Individual], seconds: float) -> dict[str, Any]:
         ops_count: dict[str, Counter] = defaultdict(Counter)
+        mix: dict[str, Counter] = defaultdict(Counter)
         for c in children:
             ops_count[c.lineage.operator]["proposed"] += 1
             ops_count[c.lineage.operator][c.status] += 1
+            mix[_arm(c)]["proposed"] += 1
+            mix[_arm(c)][c.status] += 1
         reasons = Counter(_reason_kind(c.reason) for c in children if c.reason)
         row = {
             "generation": self.generation,
             "proposed": len(children),
             "accepted": sum(c.status == ACCEPTED for c in children),
             "operators": {k: dict(v) for k, v in ops_count.items()},
+            "mix": {k: dict(v) for k, v in sorted(mix.items())},
+            "adaptive": self.evo.adaptive,
             "reasons": dict(reasons.most_common()),
             "corpus": len(self.corpus),
             "population": sum(len(c) for c in self.colonies),
@@ -288,6 +325,12 @@ class Evolution:
             self.generation += 1
         return RunResult(self.generation, self.corpus, self.logbook, dict(self.tokens),
                          self.llm_seconds, time.perf_counter() - t0)
+
+
+def _arm(ind: Individual) -> str:
+    if ind.lineage.operator == "mutation":
+        return f"mutation:{ind.lineage.heuristic}"
+    return ind.lineage.operator
 
 
 def _reason_kind(reason: str) -> str:

@@ -9,9 +9,16 @@ from ..individual import FitnessRecord, Individual
 
 @runtime_checkable
 class FitnessFunction(Protocol):
-    """Scores a batch; one record per individual, in order.
+    """Scores a batch; one record per individual, in order, each with a value in [0, 1]
+    and a detail dict that explains it.
 
-    ``gate`` functions reject an individual whose record has ``passed=False``.
+    ``gate`` functions reject an individual whose record has ``passed=False`` (and, where
+    ``min_value`` is set, one whose value is below it). Optional class attributes:
+    ``roles`` (the LLM roles it calls, e.g. ``("judge",)``: it then receives ``llms`` and
+    ``role_configs`` for them) and ``needs_executor`` (it then receives ``executor``).
+    A function with an ``observe(population)`` method is shown the current population
+    (seeds and accepted samples) before each generation's candidates are scored.
+    Third parties register one under the entry-point group ``genetic_instruct.fitness``.
     """
 
     name: str
@@ -43,7 +50,25 @@ def evaluate(individuals: list[Individual], functions: list[FitnessFunction]) ->
         todo = [ind for ind in individuals if not ind.fitness_valid]
         if not todo:
             return
-        for ind, rec in zip(todo, fn.score(todo)):
+        records = fn.score(todo)
+        if len(records) != len(todo):
+            raise RuntimeError(f"fitness function {fn.name!r} returned {len(records)} "
+                               f"records for {len(todo)} candidates")
+        floor = getattr(fn, "min_value", None)
+        for ind, rec in zip(todo, records):
+            rec.value = min(1.0, max(0.0, float(rec.value)))
             ind.fitness[fn.name] = rec
             if fn.gate and rec.passed is False:
                 ind.reject(f"{fn.name}: {rec.detail.get('reason', 'failed')}")
+            elif floor is not None and rec.value < floor:
+                rec.passed = False
+                ind.reject(f"{fn.name}: value {rec.value:.2f} below {floor:.2f}")
+
+
+def combine(ind: Individual, weights: dict[str, float]) -> float | None:
+    """The weighted mean of an individual's fitness values (None when it has none)."""
+    total = sum(w for name, w in weights.items() if name in ind.fitness)
+    if not total:
+        return None
+    return sum(w * ind.fitness[name].value for name, w in weights.items()
+               if name in ind.fitness) / total
