@@ -12,6 +12,7 @@ from .execution import make_executor
 from .execution.base import Executor
 from .fitness.base import FitnessFunction
 from .llm.base import Backend
+from .llm.meter import Metered
 from .registry import backends as backend_registry
 from .registry import fitness_functions
 
@@ -30,11 +31,19 @@ LOOP_ROLES = ("instructor", "coder", "test_writer")
 def roles_in_use(cfg: RunConfig) -> list[str]:
     """The loop's roles, plus those the configured fitness functions ask for (``roles``)."""
     roles = list(LOOP_ROLES)
-    for name in cfg.fitness.names():
-        for role in getattr(fitness_functions.get(name), "roles", ()):
+    for spec in cfg.fitness.functions:
+        for role in function_roles(fitness_functions.get(spec.name), spec.options):
             if role not in roles:
                 roles.append(role)
     return roles
+
+
+def function_roles(cls, options: dict) -> tuple[str, ...]:
+    """The LLM roles a fitness function calls: ``roles_for(options)`` where it has one
+    (the roles depend on its options), else its ``roles``."""
+    if hasattr(cls, "roles_for"):
+        return tuple(cls.roles_for(options))
+    return tuple(getattr(cls, "roles", ()))
 
 
 def cache_path(cfg: RunConfig, run_dir: str | Path) -> Path | None:
@@ -86,21 +95,26 @@ def executor_from_config(cfg: RunConfig) -> Executor:
 
 
 def make_fitness(cfg: RunConfig, executor: Executor | None,
-                 backends: dict[str, Backend] | None = None) -> list[FitnessFunction]:
+                 backends: dict[str, Backend] | None = None,
+                 tokens: dict | None = None) -> list[FitnessFunction]:
     """The configured functions, in order, each with its spec (gate, floor) applied.
 
     A function receives, where its constructor names them: ``min_asserts``, ``executor``,
     ``timeout_s``, ``seed``, ``llms`` and ``role_configs`` (for its ``roles``), and the
-    spec's ``options``; an option it does not take is a ConfigError.
+    spec's ``options``; an option it does not take is a ConfigError. With ``tokens`` (the
+    loop's per-role counts), the functions' LLM calls are counted there too.
     """
     backends = backends or {}
     out = []
     for spec in cfg.fitness.functions:
         cls = fitness_functions.get(spec.name)
-        roles = tuple(getattr(cls, "roles", ()))
+        roles = function_roles(cls, spec.options)
+        llms = {r: backends.get(cfg.roles[r].backend) for r in roles}
+        if tokens is not None:
+            llms = {r: Metered(b, r, tokens) if b is not None else None
+                    for r, b in llms.items()}
         shared = {"min_asserts": cfg.fitness.min_asserts, "executor": executor,
-                  "timeout_s": cfg.execution.timeout_s, "seed": cfg.seed,
-                  "llms": {r: backends.get(cfg.roles[r].backend) for r in roles},
+                  "timeout_s": cfg.execution.timeout_s, "seed": cfg.seed, "llms": llms,
                   "role_configs": {r: cfg.roles[r] for r in roles}}
         named, takes_any = check_options(spec, cls)
         kwargs = {k: v for k, v in shared.items() if takes_any or k in named}

@@ -18,6 +18,7 @@ from . import __version__
 from .config import ConfigError, load_config
 from .execution import ExecutorUnavailable
 from .export import FORMATS, export_run
+from .llm.base import BackendError
 from .llm.embedded import ModelUnavailable
 from .registry import UnknownName
 from .seeds import SeedError
@@ -29,7 +30,7 @@ console = Console(stderr=True)
 out = Console()
 
 USER_ERRORS = (ConfigError, StoreError, SeedError, UnknownName, ModelUnavailable,
-               ExecutorUnavailable, FileNotFoundError, ValueError)
+               ExecutorUnavailable, BackendError, FileNotFoundError, ValueError)
 
 
 def fail(msg: str) -> None:
@@ -94,9 +95,10 @@ def evolve(
 
 
 def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bool) -> None:
-    from .assemble import (check_names, executor_from_config, make_backends, make_fitness,
-                           needs_executor)
+    from .assemble import (cache_path, check_names, executor_from_config, make_backends,
+                           make_fitness, needs_executor)
     from .evolution.loop import Evolution
+    from .llm.meter import token_counts
     from .seeds import load_seeds
 
     cfg = load_config(config, overrides)
@@ -122,17 +124,24 @@ def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bo
         if not resuming:
             store.create(cfg)
         console.print(f"loading backends ({', '.join(sorted(cfg.backends))}) ...")
-        backends = make_backends(cfg)
-        fitness = make_fitness(cfg, executor)
+        backends = make_backends(cfg, cache_path(cfg, out_dir))
+        tokens = token_counts()
+        fitness = make_fitness(cfg, executor, backends, tokens)
+        for fn in fitness:
+            if hasattr(fn, "close"):
+                stack.callback(fn.close)
         progress = stack.enter_context(Progress(
             TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=console, transient=False))
         reporter = RichReporter(progress, cfg.evolution.max_generations)
-        evo = Evolution(cfg, backends, fitness, seeds, store, reporter)
+        evo = Evolution(cfg, backends, fitness, seeds, store, reporter, tokens)
         result = evo.run(resume=resuming)
+    hits = sum(t.get("cached", 0) for t in result.tokens.values())
+    calls = sum(t.get("calls", 0) for t in result.tokens.values())
     console.print(f"done: {result.generations} generations, {len(result.corpus)} accepted, "
-                  f"{result.seconds:.0f}s ({result.llm_seconds:.0f}s in the LLM)")
+                  f"{result.seconds:.0f}s ({result.llm_seconds:.0f}s in the LLM; "
+                  f"{hits}/{calls} LLM calls answered from the cache)")
     _report(store)
 
 
@@ -181,14 +190,50 @@ def _print_inspect(store: RunStore) -> None:
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
             rt.add_row(reason, str(n))
         out.print(rt)
+    _print_functions(store)
     tokens = state.get("tokens", {})
     if tokens:
-        tt = Table(title="tokens per role")
-        for col in ("role", "in", "out"):
+        tt = Table(title="LLM calls per role (tokens paid; a cache hit costs none)")
+        for col in ("role", "calls", "cache hits", "tokens in", "tokens out"):
             tt.add_column(col, justify="right")
         for role, t in sorted(tokens.items()):
-            tt.add_row(role, str(t["in"]), str(t["out"]))
+            tt.add_row(role, str(t.get("calls", "-")), str(t.get("cached", 0)),
+                       str(t["in"]), str(t["out"]))
         out.print(tt)
+
+
+def function_stats(candidates) -> dict[str, dict[str, float]]:
+    """Per fitness function: how many it scored, its mean value, how many passed it (where
+    it decided), and how many candidates it rejected."""
+    stats: dict[str, dict[str, float]] = {}
+    for c in candidates:
+        for name, rec in c.fitness.items():
+            s = stats.setdefault(name, {"scored": 0, "sum": 0.0, "decided": 0, "passed": 0,
+                                        "rejected": 0})
+            s["scored"] += 1
+            s["sum"] += rec.value
+            if rec.passed is not None:
+                s["decided"] += 1
+                s["passed"] += bool(rec.passed)
+        if c.reason and ":" in c.reason:
+            name = c.reason.split(":", 1)[0]
+            if name in c.fitness:
+                stats[name]["rejected"] += 1
+    return stats
+
+
+def _print_functions(store: RunStore) -> None:
+    stats = function_stats(store.iter_candidates())
+    if not stats:
+        return
+    ft = Table(title="per fitness function")
+    for col in ("function", "scored", "mean", "pass rate", "rejected"):
+        ft.add_column(col, justify="right")
+    for name, s in stats.items():
+        rate = f"{s['passed'] / s['decided']:.1%}" if s["decided"] else "-"
+        ft.add_row(name, str(int(s["scored"])), f"{s['sum'] / s['scored']:.3f}", rate,
+                   str(int(s["rejected"])))
+    out.print(ft)
 
 
 @app.command()
@@ -252,6 +297,10 @@ def _mount_sandbox() -> None:
 _mount_sandbox()
 from .seeds_cli import app as _seeds_app  # noqa: E402 - mounted beside the sandbox CLI
 app.add_typer(_seeds_app, name="seeds", help="Validate seed files and print their statistics.")
+
+from .serve_cli import serve as _serve  # noqa: E402 - the OpenAI-compatible server
+
+app.command("serve", help="Serve a configured backend over an OpenAI-compatible HTTP API.")(_serve)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import cli_env
+
 from genetic_instruct.execution import ExecutorUnavailable, make_executor
 from test_cli import run_cli, sets
 

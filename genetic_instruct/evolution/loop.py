@@ -37,6 +37,7 @@ from ..config import RunConfig
 from ..fitness.base import FitnessFunction, combine, evaluate
 from ..individual import ACCEPTED, PENDING, Individual, Lineage, make_id
 from ..llm.base import Backend, ChatRequest
+from ..llm.meter import count, token_counts
 from ..store import RunStore
 from .adaptive import CROSSOVER, OperatorBandit, arms_for
 from . import operators as ops
@@ -81,6 +82,7 @@ class Evolution:
         seeds: list[Individual],
         store: RunStore | None = None,
         reporter: Reporter | None = None,
+        tokens: dict[str, dict[str, int]] | None = None,
     ):
         self.cfg = cfg
         self.evo = cfg.evolution
@@ -112,9 +114,9 @@ class Evolution:
         self.corpus: list[Individual] = []
         self.seen: dict[str, str] = {}
         self.logbook: list[dict[str, Any]] = []
-        # per role: calls, cache hits, and the tokens paid for (cache hits cost none)
-        self.tokens: dict[str, dict[str, int]] = defaultdict(
-            lambda: {"calls": 0, "cached": 0, "in": 0, "out": 0})
+        # per role: calls, cache hits, and the tokens paid for (cache hits cost none);
+        # pass the dict make_fitness metered the fitness functions' LLM calls into
+        self.tokens = tokens if tokens is not None else token_counts()
         self.llm_seconds = 0.0
         self.generation = 0
 
@@ -218,13 +220,7 @@ class Evolution:
             self.llm_seconds += time.perf_counter() - t0
             for i, comp in zip(idx, comps):
                 texts[i] = comp.texts or [""]
-                count = self.tokens[items[i][0]]
-                count["calls"] = count.get("calls", 0) + 1
-                if getattr(comp, "cached", False):  # replayed: nothing paid
-                    count["cached"] = count.get("cached", 0) + 1
-                else:
-                    count["in"] += comp.prompt_tokens
-                    count["out"] += comp.completion_tokens
+                count(self.tokens[items[i][0]], comp)
         return texts
 
     def instruct(self, children: list[tuple[Individual, ChatRequest]]) -> None:
