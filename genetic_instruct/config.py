@@ -83,6 +83,11 @@ class EvolutionConfig(_Strict):
     # a bandit over crossover and the mutation heuristics, rewarded by acceptance
     adaptive: Literal["off", "ucb1", "thompson"] = "off"
 
+    @field_validator("adaptive", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
     @model_validator(mode="after")
     def _known_heuristics(self) -> EvolutionConfig:
         for h in self.heuristics:

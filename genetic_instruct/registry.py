@@ -69,5 +69,9 @@ fitness_functions = Registry(
     {
         "syntax": "genetic_instruct.fitness.syntax:SyntaxFitness",
         "execution": "genetic_instruct.fitness.execution:ExecutionFitness",
+        "judge": "genetic_instruct.fitness.judge:JudgeFitness",
+        "reward": "genetic_instruct.fitness.reward:RewardFitness",
+        "difficulty": "genetic_instruct.fitness.difficulty:DifficultyFitness",
+        "novelty": "genetic_instruct.fitness.novelty:NoveltyFitness",
     },
 )

@@ -222,3 +222,35 @@ def test_a_resumed_adaptive_run_is_the_same_run(root, tmp_path):
 def test_builtin_functions_are_registered():
     assert {"syntax", "execution", "judge", "reward", "difficulty", "novelty"} <= set(
         fitness_functions.names())
+
+
+def test_adaptive_off_survives_yaml():
+    from genetic_instruct.config import load_config
+
+    assert load_config(None, ["evolution.adaptive=off"]).evolution.adaptive == "off"
+    with pytest.raises(ConfigError, match="adaptive"):
+        load_config(None, ["evolution.adaptive=on"])
+
+
+def test_fitness_llm_calls_are_counted_per_role(root):
+    from genetic_instruct.assemble import make_backends, roles_in_use
+    from genetic_instruct.llm.meter import token_counts
+
+    cfg = config(root, ["syntax", "execution", "judge"], max_generations=1)
+    assert "judge" in roles_in_use(cfg)
+    tokens = token_counts()
+    backends = make_backends(cfg)
+    fns = make_fitness(cfg, FakeExecutor(), backends, tokens)
+    result = Evolution(cfg, backends, fns, load_seeds(cfg.seeds), tokens=tokens).run()
+    judged = sum("judge" in c.fitness for c in result.corpus)
+    assert judged and tokens["judge"]["calls"] == judged and tokens["judge"]["out"] > 0
+    assert result.tokens["judge"] == tokens["judge"] and tokens["instructor"]["calls"] == 16
+
+
+def test_a_reward_endpoint_loads_no_judge_model(root):
+    from genetic_instruct.assemble import roles_in_use
+
+    endpoint = config(root, ["syntax", {"name": "reward", "options": {
+        "source": "endpoint", "base_url": "http://127.0.0.1:9/v1", "model": "rm"}}])
+    assert "judge" not in roles_in_use(endpoint)
+    assert "judge" in roles_in_use(config(root, ["syntax", "reward"]))

@@ -41,6 +41,12 @@ def default_answer(req: ChatRequest, k: int) -> str:
         return "```python\n" + "\n".join(lines) + "\n```"
     if role == "judge":
         return "The code is correct. \\boxed{Yes}"
+    if role == "judge_graded":
+        return ("The code meets the task and handles the usual inputs.\n"
+                f"conformance: {4 + h % 2}\ncorrectness: 4\nedge_cases: {3 + h % 2}")
+    if role == "reward":
+        return (f"helpfulness: {3 + h % 2}\ncorrectness: 3\ncoherence: 4\n"
+                f"complexity: {1 + h % 3}\nverbosity: 2")
     return f"answer {h}"
 
 
