@@ -83,8 +83,11 @@ class Evolution:
         store: RunStore | None = None,
         reporter: Reporter | None = None,
         tokens: dict[str, dict[str, int]] | None = None,
+        colony_index: int = 0,
     ):
         self.cfg = cfg
+        # the index of this loop's first colony: a Ray colony actor runs colony c alone
+        self.colony_index = colony_index
         self.evo = cfg.evolution
         self.backends = backends
         self.fitness = fitness
@@ -183,8 +186,9 @@ class Evolution:
         for c, colony in enumerate(self.colonies):
             for j in range(self.evo.offspring_per_colony):
                 child = Individual(
-                    id=make_id(self.cfg.seed, self.generation, c, j), instruction="",
-                    lineage=Lineage(generation=self.generation, colony=c))
+                    id=make_id(self.cfg.seed, self.generation, self.colony_index + c, j),
+                    instruction="",
+                    lineage=Lineage(generation=self.generation, colony=self.colony_index + c))
                 arm = self.choose_operator(len(colony))
                 if arm != CROSSOVER:
                     [parent] = self.toolbox.select(colony, 1)
