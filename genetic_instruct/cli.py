@@ -86,19 +86,20 @@ def evolve(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory."),
     set_: List[str] = typer.Option([], "--set", help="Override: section.key=value"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="Run the colonies as Ray actors: auto, HOST:PORT, or "
+        "local (a Ray instance in this process). Needs the ray extra."),
 ) -> None:
     """Evolve a population of coding instructions into a verified SFT corpus."""
     try:
-        _evolve(config, out_dir, set_, resume)
+        _evolve(config, out_dir, set_, resume, ray_address)
     except USER_ERRORS as exc:
         fail(str(exc))
 
 
-def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bool) -> None:
-    from .assemble import (cache_path, check_names, executor_from_config, make_backends,
-                           make_fitness, needs_executor)
-    from .evolution.loop import Evolution
-    from .llm.meter import token_counts
+def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bool,
+            ray_address: str | None = None) -> None:
+    from .assemble import check_names
     from .seeds import load_seeds
 
     cfg = load_config(config, overrides)
@@ -112,10 +113,42 @@ def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bo
     if resuming:
         store.open(cfg)
         state = store.latest_checkpoint()
+        if state and "colony_states" in state and not ray_address:
+            raise StoreError(f"{out_dir} was made with --ray-address: resume it with one")
         if state and _finished(cfg, state, store):
             console.print(f"{out_dir}: the run is already complete")
             _report(store)
             return
+    if ray_address:
+        from .distributed import run_with_ray
+
+        with _progress() as progress:
+            reporter = RichReporter(progress, cfg.evolution.max_generations)
+            result = run_with_ray(cfg, store, seeds, ray_address, reporter, resuming)
+    else:
+        result = _run_here(cfg, store, seeds, out_dir, resuming)
+    hits = sum(t.get("cached", 0) for t in result.tokens.values())
+    calls = sum(t.get("calls", 0) for t in result.tokens.values())
+    console.print(f"done: {result.generations} generations, {len(result.corpus)} accepted, "
+                  f"{result.seconds:.0f}s ({result.llm_seconds:.0f}s in the LLM; "
+                  f"{hits}/{calls} LLM calls answered from the cache)")
+    _report(store)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console, transient=False)
+
+
+def _run_here(cfg, store: RunStore, seeds, out_dir: Path, resuming: bool):
+    """The single-process loop: backends, executor and fitness functions in this process."""
+    from .assemble import (cache_path, executor_from_config, make_backends, make_fitness,
+                           needs_executor)
+    from .evolution.loop import Evolution
+    from .llm.meter import token_counts
+
     with ExitStack() as stack:
         executor = None
         if needs_executor(cfg):
@@ -130,19 +163,10 @@ def _evolve(config: Path | None, out_dir: Path, overrides: list[str], resume: bo
         for fn in fitness:
             if hasattr(fn, "close"):
                 stack.callback(fn.close)
-        progress = stack.enter_context(Progress(
-            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, transient=False))
+        progress = stack.enter_context(_progress())
         reporter = RichReporter(progress, cfg.evolution.max_generations)
         evo = Evolution(cfg, backends, fitness, seeds, store, reporter, tokens)
-        result = evo.run(resume=resuming)
-    hits = sum(t.get("cached", 0) for t in result.tokens.values())
-    calls = sum(t.get("calls", 0) for t in result.tokens.values())
-    console.print(f"done: {result.generations} generations, {len(result.corpus)} accepted, "
-                  f"{result.seconds:.0f}s ({result.llm_seconds:.0f}s in the LLM; "
-                  f"{hits}/{calls} LLM calls answered from the cache)")
-    _report(store)
+        return evo.run(resume=resuming)
 
 
 def _finished(cfg, state: dict, store: RunStore) -> bool:
@@ -285,11 +309,17 @@ app.add_typer(_seeds_app, name="seeds", help="Validate seed files and print thei
 from .export_cli import export as _export  # noqa: E402
 from .export_cli import push as _push  # noqa: E402
 from .serve_cli import serve as _serve  # noqa: E402 - the OpenAI-compatible server
+from .dedup_cli import dedup as _dedup  # noqa: E402
+from .decontam_cli import decontam as _decontam  # noqa: E402
 
 app.command("export", help="Write the accepted samples as an SFT or preference dataset.")(
     _export)
 app.command("push", help="Upload a run's dataset, card and config to the Hugging Face Hub.")(
     _push)
+app.command("dedup", help="Drop exact and near-duplicate rows from a JSONL or Parquet file.")(
+    _dedup)
+app.command("decontam", help="Drop rows that overlap benchmark problems (HumanEval, MBPP, files).")(
+    _decontam)
 app.command("serve", help="Serve a configured backend over an OpenAI-compatible HTTP API.")(_serve)
 
 if __name__ == "__main__":  # pragma: no cover
