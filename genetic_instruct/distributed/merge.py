@@ -12,10 +12,9 @@
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
 from typing import Any
 
-from ..evolution.loop import _arm, _reason_kind, _seed_for, normalize
+from ..evolution.loop import _seed_for, logbook_row, normalize
 from ..individual import ACCEPTED, Individual
 
 
@@ -84,25 +83,8 @@ def summarize(generation: int, colonies: list[list[Individual]], rows: list[dict
               seconds: float) -> dict[str, Any]:
     """The logbook row (same fields as ``Evolution.record``), plus per-colony counts."""
     children = [c for cands in colonies for c in cands]
-    ops_count: dict[str, Counter] = defaultdict(Counter)
-    mix: dict[str, Counter] = defaultdict(Counter)
-    for c in children:
-        ops_count[c.lineage.operator]["proposed"] += 1
-        ops_count[c.lineage.operator][c.status] += 1
-        mix[_arm(c)]["proposed"] += 1
-        mix[_arm(c)][c.status] += 1
-    reasons = Counter(_reason_kind(c.reason) for c in children if c.reason)
     return {
-        "generation": generation,
-        "proposed": len(children),
-        "accepted": sum(c.status == ACCEPTED for c in children),
-        "operators": {k: dict(v) for k, v in ops_count.items()},
-        "mix": {k: dict(v) for k, v in sorted(mix.items())},
-        "adaptive": adaptive,
-        "reasons": dict(reasons.most_common()),
-        "corpus": corpus,
-        "population": population,
-        "seconds": round(seconds, 3),
+        **logbook_row(generation, children, adaptive, corpus, population, seconds),
         "migrants": moved,
         "colonies": [{"accepted": sum(c.status == ACCEPTED for c in cands),
                       "seconds": row.get("seconds", 0.0)}

@@ -287,26 +287,8 @@ class Evolution:
         return children
 
     def record(self, children: list[Individual], seconds: float) -> dict[str, Any]:
-        ops_count: dict[str, Counter] = defaultdict(Counter)
-        mix: dict[str, Counter] = defaultdict(Counter)
-        for c in children:
-            ops_count[c.lineage.operator]["proposed"] += 1
-            ops_count[c.lineage.operator][c.status] += 1
-            mix[_arm(c)]["proposed"] += 1
-            mix[_arm(c)][c.status] += 1
-        reasons = Counter(_reason_kind(c.reason) for c in children if c.reason)
-        row = {
-            "generation": self.generation,
-            "proposed": len(children),
-            "accepted": sum(c.status == ACCEPTED for c in children),
-            "operators": {k: dict(v) for k, v in ops_count.items()},
-            "mix": {k: dict(v) for k, v in sorted(mix.items())},
-            "adaptive": self.evo.adaptive,
-            "reasons": dict(reasons.most_common()),
-            "corpus": len(self.corpus),
-            "population": sum(len(c) for c in self.colonies),
-            "seconds": round(seconds, 3),
-        }
+        row = logbook_row(self.generation, children, self.evo.adaptive, len(self.corpus),
+                          sum(len(c) for c in self.colonies), seconds)
         self.logbook.append(row)
         return row
 
@@ -325,6 +307,31 @@ class Evolution:
             self.generation += 1
         return RunResult(self.generation, self.corpus, self.logbook, dict(self.tokens),
                          self.llm_seconds, time.perf_counter() - t0)
+
+
+def logbook_row(generation: int, children: list[Individual], adaptive: str, corpus: int,
+                population: int, seconds: float) -> dict[str, Any]:
+    """One generation's logbook row: counts per operator and per arm, rejection reasons."""
+    ops_count: dict[str, Counter] = defaultdict(Counter)
+    mix: dict[str, Counter] = defaultdict(Counter)
+    for c in children:
+        ops_count[c.lineage.operator]["proposed"] += 1
+        ops_count[c.lineage.operator][c.status] += 1
+        mix[_arm(c)]["proposed"] += 1
+        mix[_arm(c)][c.status] += 1
+    reasons = Counter(_reason_kind(c.reason) for c in children if c.reason)
+    return {
+        "generation": generation,
+        "proposed": len(children),
+        "accepted": sum(c.status == ACCEPTED for c in children),
+        "operators": {k: dict(v) for k, v in ops_count.items()},
+        "mix": {k: dict(v) for k, v in sorted(mix.items())},
+        "adaptive": adaptive,
+        "reasons": dict(reasons.most_common()),
+        "corpus": corpus,
+        "population": population,
+        "seconds": round(seconds, 3),
+    }
 
 
 def _arm(ind: Individual) -> str:
